@@ -1,0 +1,1 @@
+"""Scorers: prompt ensembles, zero-/few-shot WinCLIP, and (later) learned prompts and memory."""
