@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Self
@@ -97,9 +98,9 @@ class WinClipConfig:
     def __post_init__(self) -> None:
         if not self.class_name.strip():
             raise ConfigError("The class name is empty; pass what the images show, e.g. 'bottle'.")
-        if self.temperature <= 0:
-            raise ConfigError(f"Temperature must be positive, got {self.temperature}.")
-        if not 0.0 <= self.threshold <= 1.0:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"Temperature must be a positive number, got {self.temperature}.")
+        if not 0.0 <= self.threshold <= 1.0:  # also refuses NaN
             raise ConfigError(f"Threshold must lie in [0, 1], got {self.threshold}.")
         if any(s < 1 for s in self.scales):
             raise ConfigError(f"Window scales must be positive patch counts, got {self.scales}.")
@@ -137,6 +138,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"Config file '{path}' does not exist; check the path.") from None
+    except IsADirectoryError:
+        raise ConfigError(f"Config file '{path}' is a folder; name a YAML file.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"Config file '{path}' is not UTF-8 text; save it as YAML.") from None
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = f" near line {line + 1}" if line is not None else ""

@@ -384,29 +384,54 @@ def _create_with_tag(open_clip: Any, arch: str, tag: str) -> tuple[torch.nn.Modu
 
 
 def _load_weights_file(open_clip: Any, model: torch.nn.Module, path: Path, arch: str) -> None:
-    """Load a state dict from a local file into the model, strictly."""
+    """Load a state dict from a local file into the model, strictly.
+
+    The file is first checked to be readable (cheaply: the safetensors header, or the
+    checkpoint's zip index through a memory map), so that a half-copied file and weights of
+    another architecture get different messages.
+    """
     if not path.is_file():
         raise ModelLoadError(
             f"CLIP weights file '{path}' does not exist; check the --clip-weights path."
         )
     try:
-        open_clip.load_checkpoint(model, str(path))
-    except RuntimeError as exc:
-        text = str(exc)
-        detail = (
-            "missing or unexpected tensors"
-            if "Missing key" in text or "Unexpected key" in text
-            else ("tensor shapes differ" if "size mismatch" in text else "it could not be applied")
-        )
-        raise ModelLoadError(
-            f"CLIP weights file '{path}' does not fit architecture {arch} ({detail}); "
-            "pass the --clip architecture these weights were trained for."
-        ) from exc
+        _check_readable(path)
     except Exception as exc:
         raise ModelLoadError(
             f"CLIP weights file '{path}' cannot be read ({type(exc).__name__}); make sure it is "
             "a .safetensors or PyTorch checkpoint that was fully copied."
         ) from exc
+    try:
+        open_clip.load_checkpoint(model, str(path))
+    except Exception as exc:  # key, shape and open_clip's own conversion checks
+        text = str(exc)
+        if "size mismatch" in text:
+            detail = "tensor shapes differ"
+        elif "Missing key" in text or "Unexpected key" in text:
+            detail = "missing or unexpected tensors"
+        else:
+            detail = f"{type(exc).__name__}"
+        raise ModelLoadError(
+            f"CLIP weights file '{path}' does not fit architecture {arch} ({detail}); "
+            "pass the --clip architecture these weights were trained for."
+        ) from exc
+
+
+def _check_readable(path: Path) -> None:
+    """Raise when a weights file is not a complete safetensors or torch checkpoint."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+        return
+    try:
+        torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        # Legacy (non-zip) checkpoints cannot be memory-mapped: read them plainly.
+        torch.load(str(path), map_location="cpu", weights_only=True)
 
 
 def _register_local_dir(folder: str) -> tuple[str, Path]:

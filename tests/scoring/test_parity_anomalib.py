@@ -19,7 +19,7 @@ from tests.conftest import make_image
 anomalib_winclip = pytest.importorskip("anomalib.models.image.winclip.torch_model")
 
 ARCH = "ViT-B-16-plus-240"
-pytestmark = [pytest.mark.parity]
+pytestmark = [pytest.mark.parity, pytest.mark.slow]
 
 
 def _open_clip_windows_compatible() -> bool:
@@ -53,27 +53,42 @@ def batch(vlad_encoder):
     return vlad_encoder.preprocess(images)
 
 
-def _anomalib_model(monkeypatch: pytest.MonkeyPatch, weights, **kwargs):
-    monkeypatch.setattr(anomalib_winclip, "PRETRAINED", str(weights))
-    model = anomalib_winclip.WinClipModel(**kwargs)
-    return model.eval()
+@pytest.fixture(scope="module")
+def anomalib_outputs(random_weights, vlad_encoder, batch):
+    """anomalib's zero-shot and few-shot outputs from one model (one prompt embedding)."""
+    references = vlad_encoder.preprocess(
+        [make_image(240, 240, seed=7), make_image(240, 240, seed=8)]
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(anomalib_winclip, "PRETRAINED", str(random_weights))
+        model = anomalib_winclip.WinClipModel(
+            class_name="bottle", reference_images=references
+        ).eval()
+    with torch.no_grad():
+        few_shot = model(batch.clone())
+        model.k_shot = 0  # the same model without its references: plain zero-shot
+        zero_shot = model(batch.clone())
+    return {"zero": zero_shot, "few": few_shot, "references": references}
+
+
+@pytest.fixture(scope="module")
+def vlad_scorer(vlad_encoder):
+    from vlad.config import WinClipConfig
+    from vlad.scoring.zero_shot import WinClipScorer
+
+    return WinClipScorer(
+        vlad_encoder, WinClipConfig(class_name="bottle", prompts="winclip-anomalib")
+    )
 
 
 def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1])
 
 
-def test_zero_shot_matches_anomalib(monkeypatch, random_weights, vlad_encoder, batch):
-    from vlad.config import WinClipConfig
-    from vlad.scoring.zero_shot import WinClipScorer
-
-    reference = _anomalib_model(monkeypatch, random_weights, class_name="bottle")
-    with torch.no_grad():
-        expected = reference(batch.clone())
-    scorer = WinClipScorer(
-        vlad_encoder, WinClipConfig(class_name="bottle", prompts="winclip-anomalib")
-    )
-    ours = scorer.score_pixels(batch.clone())
+def test_zero_shot_matches_anomalib(anomalib_outputs, vlad_scorer, batch):
+    expected = anomalib_outputs["zero"]
+    assert vlad_scorer.k_shot == 0
+    ours = vlad_scorer.score_pixels(batch.clone())
 
     np.testing.assert_allclose(ours.image.numpy(), expected.pred_score.numpy(), atol=1e-4)
     if not _open_clip_windows_compatible():
@@ -85,24 +100,12 @@ def test_zero_shot_matches_anomalib(monkeypatch, random_weights, vlad_encoder, b
     np.testing.assert_allclose(ours_map.numpy(), expected.anomaly_map.numpy(), atol=1e-4)
 
 
-def test_few_shot_matches_anomalib(monkeypatch, random_weights, vlad_encoder, batch):
-    from vlad.config import WinClipConfig
-    from vlad.scoring.zero_shot import WinClipScorer
-
+def test_few_shot_matches_anomalib(anomalib_outputs, vlad_scorer, vlad_encoder, batch):
     if not _open_clip_windows_compatible():
         pytest.skip("open_clip >= 2.26.1: anomalib's window pass is misaligned")
-    references = [make_image(240, 240, seed=7), make_image(240, 240, seed=8)]
-    reference_batch = vlad_encoder.preprocess(references)
-    reference = _anomalib_model(
-        monkeypatch, random_weights, class_name="bottle", reference_images=reference_batch
-    )
-    with torch.no_grad():
-        expected = reference(batch.clone())
-    scorer = WinClipScorer(
-        vlad_encoder, WinClipConfig(class_name="bottle", prompts="winclip-anomalib")
-    )
-    scorer.add_references(references)
-    ours = scorer.score_pixels(batch.clone())
+    expected = anomalib_outputs["few"]
+    vlad_scorer.add_references([make_image(240, 240, seed=7), make_image(240, 240, seed=8)])
+    ours = vlad_scorer.score_pixels(batch.clone())
 
     np.testing.assert_allclose(ours.image.numpy(), expected.pred_score.numpy(), atol=1e-4)
     ours_map = ours.pixel_map((240, 240))

@@ -89,16 +89,17 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
         raise ConfigError(f"Prompt file '{source}' is not valid YAML; fix it.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Prompt file '{source}' must be a mapping with states and templates.")
-    try:
-        return PromptSet(
-            name=str(data.get("name", Path(source).stem)),
-            normal_states=tuple(str(s) for s in data["normal_states"]),
-            anomalous_states=tuple(str(s) for s in data["anomalous_states"]),
-            templates=tuple(str(s) for s in data["templates"]),
-            version=int(data.get("version", 1)),
-        )
-    except KeyError as exc:
-        raise ConfigError(f"Prompt file '{source}' lacks the list {exc.args[0]!r}.") from None
+    lists = {}
+    for key in ("normal_states", "anomalous_states", "templates"):
+        value = data.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
+        lists[key] = tuple(value)
+    return PromptSet(
+        name=str(data.get("name", Path(source).stem)),
+        version=int(data.get("version", 1)),
+        **lists,
+    )
 
 
 def build_ensemble(

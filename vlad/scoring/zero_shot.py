@@ -37,6 +37,11 @@ class BatchScores:
         """Bilinear upsampling of the patch map to ``size`` = (height, width)."""
         return wm.upsample(self.patch_map, size)
 
+    def pixel_map_of(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """The map of one image upsampled to ``size`` = (height, width), float32 on the CPU."""
+        pixel_map = wm.upsample(self.patch_map[index : index + 1], size)[0]
+        return pixel_map.float().cpu().numpy()
+
 
 class WinClipScorer:
     """WinCLIP zero-shot scorer, WinCLIP+ when normal reference images are added.
@@ -160,6 +165,7 @@ class WinClipScorer:
         results = []
         for index, image in enumerate(images):
             width, height = image.size  # PIL is (W, H); maps are (H, W)
-            pixel_map = wm.upsample(scores.patch_map[index : index + 1], (height, width))[0]
-            results.append((float(scores.image[index]), pixel_map.cpu().numpy().astype(np.float32)))
+            results.append(
+                (float(scores.image[index]), scores.pixel_map_of(index, (height, width)))
+            )
         return results

@@ -1,0 +1,237 @@
+"""Tests of vlad.config: checks in __post_init__, weights kinds, mappings and YAML."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from vlad.config import (
+    DEFAULT_CLIP_ARCH,
+    DEFAULT_CLIP_WEIGHTS,
+    ClipConfig,
+    WinClipConfig,
+    from_mapping,
+    load_yaml,
+    looks_like_path,
+    to_dict,
+)
+from vlad.errors import ConfigError
+
+# --- ClipConfig --------------------------------------------------------------------------
+
+
+def test_clip_config_defaults():
+    config = ClipConfig()
+    assert (config.arch, config.weights) == (DEFAULT_CLIP_ARCH, DEFAULT_CLIP_WEIGHTS)
+    assert (config.device, config.precision) == ("auto", "auto")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.arch = "ViT-B-32"
+
+
+def test_clip_config_empty_arch():
+    with pytest.raises(ConfigError, match="The CLIP architecture is empty; pass one such as"):
+        ClipConfig(arch="", weights="laion400m_e31")
+    with pytest.raises(ConfigError, match="architecture is empty"):
+        ClipConfig(arch="", weights=None)
+    # a local-dir folder brings its own architecture
+    assert ClipConfig(arch="", weights="local-dir:./clip").weights_kind == "local-dir"
+
+
+@pytest.mark.parametrize("precision", ["fp8", "FP16", "", "float32"])
+def test_clip_config_unknown_precision(precision):
+    with pytest.raises(
+        ConfigError, match=f"Unknown precision '{precision}'; use one of auto, fp32, fp16, bf16"
+    ):
+        ClipConfig(precision=precision)
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32", "fp16", "bf16"])
+def test_clip_config_known_precision(precision):
+    assert ClipConfig(precision=precision).precision == precision
+
+
+@pytest.mark.parametrize("device", ["gpu", "CUDA", "cuda0", "", "mps"])
+def test_clip_config_unknown_device(device):
+    with pytest.raises(
+        ConfigError, match=f"Unknown device '{device}'; use auto, cpu, cuda or cuda:N"
+    ):
+        ClipConfig(device=device)
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:0", "cuda:3"])
+def test_clip_config_known_device(device):
+    assert ClipConfig(device=device).device == device
+
+
+def test_clip_config_local_dir_without_folder():
+    with pytest.raises(ConfigError, match="'local-dir:' needs a folder after it"):
+        ClipConfig(weights="local-dir:")
+
+
+@pytest.mark.parametrize(
+    "weights, kind",
+    [
+        ("laion400m_e31", "tag"),
+        ("openai", "tag"),
+        ("model.safetensors", "file"),
+        ("weights.pt", "file"),
+        ("ckpt.pth", "file"),
+        ("pytorch_model.bin", "file"),
+        ("run/epoch_3", "file"),
+        ("C:\\clip\\weights", "file"),
+        ("local-dir:x", "local-dir"),
+        ("local-dir:/models/clip.safetensors", "local-dir"),
+        (None, "none"),
+    ],
+)
+def test_weights_kind(weights, kind, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no file in the working folder may shadow a tag
+    assert ClipConfig(weights=weights).weights_kind == kind
+
+
+def test_existing_file_without_suffix_is_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert ClipConfig(weights="mytag").weights_kind == "tag"
+    (tmp_path / "mytag").write_bytes(b"")
+    assert ClipConfig(weights="mytag").weights_kind == "file"
+    assert looks_like_path("mytag")
+
+
+# --- WinClipConfig -----------------------------------------------------------------------
+
+
+def test_winclip_config_defaults():
+    config = WinClipConfig()
+    assert config.class_name == "object"
+    assert config.prompts == "winclip"
+    assert config.scales == (2, 3)
+    assert config.temperature == 0.07
+    assert config.threshold == 0.5
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+def test_winclip_config_empty_class_name(name):
+    with pytest.raises(ConfigError, match="The class name is empty; pass what the images show"):
+        WinClipConfig(class_name=name)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -0.07, -1, float("nan"), float("inf")])
+def test_winclip_config_temperature(temperature):
+    with pytest.raises(
+        ConfigError, match=f"Temperature must be a positive number, got {temperature}"
+    ):
+        WinClipConfig(temperature=temperature)
+
+
+@pytest.mark.parametrize("threshold", [-0.01, 1.5, float("nan")])
+def test_winclip_config_threshold(threshold):
+    with pytest.raises(ConfigError, match=rf"Threshold must lie in \[0, 1\], got {threshold}"):
+        WinClipConfig(threshold=threshold)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_winclip_config_threshold_bounds_allowed(threshold):
+    assert WinClipConfig(threshold=threshold).threshold == threshold
+
+
+@pytest.mark.parametrize("scales", [(2, 0), (-1,), (3, 2, 0)])
+def test_winclip_config_scales(scales):
+    with pytest.raises(
+        ConfigError,
+        match=re.escape(f"Window scales must be positive patch counts, got {scales!r}."),
+    ):
+        WinClipConfig(scales=scales)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"definitions": ("cracked {}", "  ")}, {"normal": ("",)}, {"definitions": ("\n",)}]
+)
+def test_winclip_config_empty_phrase(kwargs):
+    with pytest.raises(ConfigError, match="A --define or --normal phrase is empty; give it"):
+        WinClipConfig(**kwargs)
+
+
+def test_winclip_config_replace_states_needs_definitions():
+    with pytest.raises(ConfigError, match="Replacing the state words needs at least one --define"):
+        WinClipConfig(replace_states=True)
+    with pytest.raises(ConfigError, match="needs at least one --define"):
+        WinClipConfig(replace_states=True, normal=("shiny {}",))
+    config = WinClipConfig(replace_states=True, definitions=("cracked {}",))
+    assert config.replace_states
+
+
+# --- to_dict / from_mapping --------------------------------------------------------------
+
+
+def test_from_mapping_rejects_unknown_keys_by_name():
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown setting\(s\) bogus, scale for WinClipConfig; known ones are class_name, "
+        r"definitions, normal, prompts, replace_states, scales, temperature, threshold\.",
+    ):
+        from_mapping(WinClipConfig, {"class_name": "bottle", "scale": [2], "bogus": 1})
+    with pytest.raises(ConfigError, match=r"Unknown setting\(s\) model for ClipConfig"):
+        from_mapping(ClipConfig, {"model": "ViT-B-32"})
+
+
+def test_from_mapping_turns_lists_into_tuples_and_checks():
+    config = from_mapping(
+        WinClipConfig, {"class_name": "bottle", "scales": [2], "definitions": ["cracked {}"]}
+    )
+    assert config == WinClipConfig(class_name="bottle", scales=(2,), definitions=("cracked {}",))
+    with pytest.raises(ConfigError, match="Temperature must be a positive number"):
+        from_mapping(WinClipConfig, {"temperature": -1.0})
+
+
+def test_to_dict_round_trip():
+    config = WinClipConfig(class_name="pill", definitions=("a {} with a crack",), scales=(3,))
+    data = to_dict(config)
+    assert data["definitions"] == ["a {} with a crack"]
+    assert data["scales"] == [3]
+    assert from_mapping(WinClipConfig, data) == config
+    clip = ClipConfig(arch="ViT-B-32", weights=None, device="cpu", precision="fp32")
+    assert from_mapping(ClipConfig, to_dict(clip)) == clip
+
+
+# --- load_yaml ---------------------------------------------------------------------------
+
+
+def test_load_yaml_mapping(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("class_name: bottle\nscales: [2, 3]\n", encoding="utf-8")
+    assert load_yaml(path) == {"class_name": "bottle", "scales": [2, 3]}
+    assert load_yaml(str(path)) == {"class_name": "bottle", "scales": [2, 3]}
+
+
+def test_load_yaml_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match=r"Config file '.*nope\.yaml' does not exist; check"):
+        load_yaml(tmp_path / "nope.yaml")
+
+
+def test_load_yaml_invalid_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("class_name: bottle\nscales: [2, 3\nthreshold: 0.5\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"is not valid YAML near line \d+; fix it"):
+        load_yaml(path)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "", "just a string\n", "42\n"])
+def test_load_yaml_not_a_mapping(tmp_path, text):
+    path = tmp_path / "list.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="must hold a mapping of settings"):
+        load_yaml(path)
+
+
+def test_load_yaml_folder(tmp_path):
+    with pytest.raises(ConfigError, match=r"Config file '.*' is a folder; name a YAML file"):
+        load_yaml(tmp_path)
+
+
+def test_load_yaml_not_utf8(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_bytes(b"\xff\xfe\x00\x81 not text")
+    with pytest.raises(ConfigError, match=r"Config file '.*b\.yaml' is not UTF-8 text; save it"):
+        load_yaml(path)
