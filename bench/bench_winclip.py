@@ -40,6 +40,7 @@ import pstats
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -348,6 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile one more batch-8 loop")
     args = parser.parse_args(argv)
 
+    # open_clip imports timm, whose deprecation notice would land in the middle of the report.
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"timm\b")
     n_b1 = args.images_b1 or (2 if args.quick else 8)
     n_b8 = args.images_b8 or (8 if args.quick else 16)
     if args.threads:

@@ -52,6 +52,28 @@ def tiny_encoder(tiny_arch: str, tiny_weights: Path):
     return load_clip(ClipConfig(arch=tiny_arch, weights=str(tiny_weights), device="cpu"))
 
 
+@pytest.fixture(scope="session")
+def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``local-dir:`` CLIP folder as a user would have it: config plus safetensors."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("clip")
+    (folder / "open_clip_config.json").write_text(
+        json.dumps({"model_cfg": TINY_CONFIG, "preprocess_cfg": {}})
+    )
+    config_file = tmp_path_factory.mktemp("cfg") / "vlad-cli-tiny.json"
+    config_file.write_text(json.dumps(TINY_CONFIG))
+    open_clip.add_model_config(config_file)
+    torch.manual_seed(3)
+    model = open_clip.create_model("vlad-cli-tiny", pretrained=None)
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()},
+        str(folder / "open_clip_model.safetensors"),
+    )
+    return folder
+
+
 def make_image(height: int, width: int, seed: int = 0, defect: bool = False) -> Image.Image:
     """A smooth textured RGB image; with ``defect`` a dark square in the lower right."""
     rng = np.random.default_rng(seed)

@@ -10,33 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from tests.conftest import TINY_CONFIG, make_image
+from tests.conftest import make_image
 from vlad.cli import main
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ``local-dir:`` CLIP folder as a user would have it: config plus safetensors."""
-    import open_clip
-    from safetensors.torch import save_file
-
-    folder = tmp_path_factory.mktemp("clip")
-    (folder / "open_clip_config.json").write_text(
-        json.dumps({"model_cfg": TINY_CONFIG, "preprocess_cfg": {}})
-    )
-    config_file = tmp_path_factory.mktemp("cfg") / "vlad-cli-tiny.json"
-    config_file.write_text(json.dumps(TINY_CONFIG))
-    open_clip.add_model_config(config_file)
-    torch.manual_seed(3)
-    model = open_clip.create_model("vlad-cli-tiny", pretrained=None)
-    save_file(
-        {k: v.contiguous() for k, v in model.state_dict().items()},
-        str(folder / "open_clip_model.safetensors"),
-    )
-    return folder
 
 
 @pytest.fixture()
@@ -162,7 +139,7 @@ def test_bad_inputs_are_reported_and_others_processed(clip_dir, images, tmp_path
     assert "empty" in errors["empty.png"]
     assert "truncated" in errors["cut.png"]
     assert "does not exist" in errors["missing.png"]
-    assert "no image files" in errors["nothing_here"]
+    assert "no image or video files" in errors["nothing_here"]
     for message in errors.values():
         assert "\n" not in message
         assert "Traceback" not in captured.err

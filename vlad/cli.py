@@ -44,13 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     detect = commands.add_parser(
         "detect",
-        help="score images for anomalies (zero-shot WinCLIP, few-shot with --reference)",
+        help="score images and videos for anomalies, zero-shot from text definitions",
         description=(
-            "Score images (files or folders) with CLIP prompt ensembles. One line per image "
-            "(file, score, verdict), or a JSON list with --json."
+            "Score images (WinCLIP prompt ensembles; few-shot with --reference) and videos "
+            "(each --define scored per sampled frame, smoothed, cut into intervals). One line "
+            "per input (file, score, verdict; intervals under a video), or a JSON list "
+            "with --json."
         ),
     )
-    detect.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    detect.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="image or video files, or folders (walked; a folder is one video with --frames-fps)",
+    )
     detect.add_argument(
         "--class-name",
         default="object",
@@ -88,9 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse images with more pixels than this (default about 179 million)",
     )
+    video = detect.add_argument_group("videos")
+    video.add_argument(
+        "--fps", type=float, default=2.0, help="frames per second to score (default 2)"
+    )
+    video.add_argument(
+        "--segment-seconds", type=float, default=2.0, help="length of reported segments"
+    )
+    video.add_argument(
+        "--smooth", type=float, default=1.0, metavar="SIGMA", help="Gaussian smoothing, seconds"
+    )
+    video.add_argument(
+        "--low-threshold", type=float, default=None, help="keeps an interval open (threshold-0.1)"
+    )
+    video.add_argument(
+        "--frames-fps",
+        type=float,
+        default=None,
+        metavar="FPS",
+        help="treat each folder as one video of its image frames, shot at FPS",
+    )
+    video.add_argument("--scene-prompts", default="video", help="scene prompt set or YAML file")
+    video.add_argument(
+        "--plot", type=Path, metavar="PNG", help="write the score timeline with intervals"
+    )
     detect.add_argument("--json", action="store_true", help="print a JSON list of records")
     detect.add_argument(
-        "--map-out", type=Path, metavar="DIR", help="write each map as .npy and an overlay PNG"
+        "--map-out",
+        type=Path,
+        metavar="DIR",
+        help="write image maps (.npy + overlay PNG) and video peak-frame overlays",
     )
     detect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     detect.set_defaults(handler=_run_detect)
@@ -171,10 +205,17 @@ def _quiet_libraries() -> None:
 
 
 def _run_detect(args: argparse.Namespace) -> int:
-    from vlad.config import ClipConfig, WinClipConfig
-    from vlad.media import DEFAULT_MAX_PIXELS, iter_image_paths
-    from vlad.pipeline import DetectionFailure, ImageDetector
+    from vlad.config import ClipConfig, VideoConfig, WinClipConfig
+    from vlad.encoders import load_clip
+    from vlad.media import DEFAULT_MAX_PIXELS
 
+    clip = ClipConfig(
+        arch=args.clip, weights=args.clip_weights, device=args.device, precision=args.precision
+    )
+    max_pixels = args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS
+    if max_pixels < 1:
+        raise VladError(f"--max-pixels must be a positive number, got {max_pixels}.")
+    images, videos, failures = _sort_inputs(args.paths, frames_fps=args.frames_fps)
     winclip = WinClipConfig(
         class_name=args.class_name,
         prompts=args.prompts,
@@ -183,46 +224,109 @@ def _run_detect(args: argparse.Namespace) -> int:
         replace_states=args.replace_states,
         threshold=args.threshold,
     )
-    clip = ClipConfig(
-        arch=args.clip, weights=args.clip_weights, device=args.device, precision=args.precision
+    video_config = VideoConfig(
+        definitions=tuple(args.define),
+        normal=tuple(args.normal),
+        scene_prompts=args.scene_prompts,
+        sample_fps=args.fps,
+        segment_seconds=args.segment_seconds,
+        smoothing_sigma_s=args.smooth,
+        threshold=args.threshold,
+        low_threshold=args.low_threshold,
+        batch_size=args.batch_size,
+        frames_fps=args.frames_fps,
     )
-    max_pixels = args.max_pixels if args.max_pixels is not None else DEFAULT_MAX_PIXELS
-    if max_pixels < 1:
-        raise VladError(f"--max-pixels must be a positive number, got {max_pixels}.")
+    references: list[Path] = []
+    if args.reference:
+        from vlad.media import iter_image_paths
 
-    inputs: list[Path] = []
+        references = iter_image_paths(args.reference)
+        if not references:
+            raise VladError("The --reference folders hold no image files; check the paths.")
+
+    encoder = load_clip(clip) if images or videos else None
+    writer = _ResultWriter(sys.stdout, as_json=args.json)
+    failed = bool(failures)
+    try:
+        for failure in failures:
+            writer.failure(failure)
+        if images and encoder is not None:
+            failed |= _detect_images(args, encoder, winclip, references, max_pixels, images, writer)
+        if videos and encoder is not None:
+            failed |= _detect_videos(args, encoder, video_config, videos, writer)
+    finally:
+        writer.close()
+    return EXIT_INPUT_FAILED if failed else EXIT_OK
+
+
+def _sort_inputs(
+    raw_paths: Sequence[str], *, frames_fps: float | None
+) -> tuple[list[Path], list[Path], list[Any]]:
+    """Split the command's paths into images, videos and inputs that cannot be found.
+
+    A video file is a video; a folder is a video of frames when ``--frames-fps`` is given,
+    else it is walked for images and video files.
+    """
+    from vlad.media import iter_image_paths
+    from vlad.pipeline import DetectionFailure
+    from vlad.video import is_video_path
+
+    images: list[Path] = []
+    videos: list[Path] = []
     failures: list[DetectionFailure] = []
-    for raw in args.paths:
+    for raw in raw_paths:
+        path = Path(raw)
+        if path.is_dir() and frames_fps is not None:
+            videos.append(path)
+            continue
+        if path.is_file() and is_video_path(path):
+            videos.append(path)
+            continue
         try:
             found = iter_image_paths([raw])
         except VladError as exc:
             failures.append(DetectionFailure(str(raw), str(exc)))
             continue
-        if not found:
+        found_videos = (
+            sorted(p for p in path.rglob("*") if p.is_file() and is_video_path(p))
+            if path.is_dir()
+            else []
+        )
+        if not found and not found_videos:
             failures.append(
-                DetectionFailure(str(raw), f"Folder '{raw}' holds no image files; check the path.")
+                DetectionFailure(
+                    str(raw), f"Folder '{raw}' holds no image or video files; check the path."
+                )
             )
-        inputs.extend(found)
-    references: list[Path] = []
-    if args.reference:
-        references = iter_image_paths(args.reference)
-        if not references:
-            raise VladError("The --reference folders hold no image files; check the paths.")
+        images.extend(found)
+        videos.extend(found_videos)
+    return images, videos, failures
 
-    detector = ImageDetector.build(
-        clip, winclip, references=references, batch_size=args.batch_size, max_pixels=max_pixels
-    )
-    writer = _ResultWriter(sys.stdout, as_json=args.json)
-    for failure in failures:
-        writer.failure(failure)
-    show_progress = not args.no_progress and (
-        len(inputs) > 1 or any(Path(p).is_dir() for p in args.paths)
-    )
-    progress = _progress(len(inputs), enabled=show_progress)
-    stems = _unique_stems(inputs)
-    failed = bool(failures)
+
+def _detect_images(
+    args: argparse.Namespace,
+    encoder: Any,
+    winclip: Any,
+    references: Sequence[Path],
+    max_pixels: int,
+    images: Sequence[Path],
+    writer: _ResultWriter,
+) -> bool:
+    """Score image files, printing each result as it comes; True when one failed."""
+    from vlad.media import load_image
+    from vlad.pipeline import DetectionFailure, ImageDetector
+    from vlad.scoring.zero_shot import WinClipScorer
+
+    scorer = WinClipScorer(encoder, winclip)
+    if references:
+        scorer.add_references([load_image(r, max_pixels=max_pixels) for r in references])
+    detector = ImageDetector(scorer, batch_size=args.batch_size, max_pixels=max_pixels)
+    show = not args.no_progress and (len(images) > 1 or any(Path(p).is_dir() for p in args.paths))
+    progress = _progress(len(images), unit="img", enabled=show)
+    stems = _unique_stems(images)
+    failed = False
     try:
-        for result in detector.detect_with_images([str(p) for p in inputs]):
+        for result in detector.detect_with_images([str(p) for p in images]):
             if isinstance(result, DetectionFailure):
                 failed = True
                 writer.failure(result)
@@ -236,8 +340,63 @@ def _run_detect(args: argparse.Namespace) -> int:
             progress.update(1)
     finally:
         progress.close()
-        writer.close()
-    return EXIT_INPUT_FAILED if failed else EXIT_OK
+    return failed
+
+
+def _detect_videos(
+    args: argparse.Namespace,
+    encoder: Any,
+    config: Any,
+    videos: Sequence[Path],
+    writer: _ResultWriter,
+) -> bool:
+    """Score videos one by one, printing each record when its video is done."""
+    from vlad.pipeline import DetectionFailure
+    from vlad.video import probe_video
+    from vlad.video_pipeline import VideoDetector
+
+    detector = VideoDetector(encoder, config)
+    failed = False
+    stems = _unique_stems(videos)
+    for video in videos:
+        try:
+            info = probe_video(video, frames_fps=config.frames_fps)
+        except VladError as exc:
+            failed = True
+            writer.failure(DetectionFailure(str(video), str(exc)))
+            continue
+        progress = _progress(
+            round(info.duration_s, 1), unit="s", enabled=not args.no_progress, desc=video.name
+        )
+        reached = [0.0]
+
+        def advance(time_s: float, bar: Any = progress, done: list[float] = reached) -> None:
+            step = round(min(time_s, bar.total) - done[0], 1)
+            if step > 0:
+                bar.update(step)
+                done[0] += step
+
+        try:
+            result, _ = detector.analyze(video, progress=advance, map_out=args.map_out)
+        except VladError as exc:
+            failed = True
+            writer.failure(DetectionFailure(str(video), str(exc)))
+            continue
+        finally:
+            progress.close()
+        if result.stopped_early:
+            print(f"vlad: {result.stopped_early}", file=sys.stderr)
+        if args.plot is not None:
+            from vlad.render import plot_timeline
+
+            target = (
+                args.plot
+                if len(videos) == 1
+                else args.plot.with_name(f"{args.plot.stem}_{stems[str(video)]}{args.plot.suffix}")
+            )
+            plot_timeline(result, target)
+        writer.video(result)
+    return failed
 
 
 class _ResultWriter:
@@ -258,6 +417,20 @@ class _ResultWriter:
             self.stream.write(f"{score.input}\t{score.score:.4f}\t{score.label}\n")
             self.stream.flush()
 
+    def video(self, result: Any) -> None:
+        if self.as_json:
+            self._json(result.to_record())
+            return
+        from vlad.video_pipeline import format_clock
+
+        count = len(result.intervals)
+        lines = [f"{result.input}\t{result.max_score:.4f}\t{result.label}\t{count} interval(s)"]
+        for interval in result.intervals:
+            span = f"{format_clock(interval.start_s)}-{format_clock(interval.end_s)}"
+            lines.append(f"  {span}\tpeak {interval.peak_score:.3f}\t{interval.definition}")
+        self.stream.write("\n".join(lines) + "\n")
+        self.stream.flush()
+
     def failure(self, failure: Any) -> None:
         print(f"vlad: {failure.error}", file=sys.stderr)
         if self.as_json:
@@ -275,10 +448,20 @@ class _ResultWriter:
             self.stream.flush()
 
 
-def _progress(total: int, *, enabled: bool) -> Any:
+def _progress(total: float, *, unit: str, enabled: bool, desc: str | None = None) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="img", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        unit=unit,
+        desc=desc,
+        disable=not enabled,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} {unit} [{elapsed}<{remaining}]"
+        if unit == "s"
+        else None,
+    )
 
 
 def _unique_stems(paths: Sequence[Path]) -> dict[str, str]:

@@ -386,24 +386,31 @@ def _create_with_tag(open_clip: Any, arch: str, tag: str) -> tuple[torch.nn.Modu
 def _load_weights_file(open_clip: Any, model: torch.nn.Module, path: Path, arch: str) -> None:
     """Load a state dict from a local file into the model, strictly.
 
-    The file is first checked to be readable (cheaply: the safetensors header, or the
-    checkpoint's zip index through a memory map), so that a half-copied file and weights of
-    another architecture get different messages.
+    The file is read by vlad itself (safetensors, or a PyTorch checkpoint with
+    ``weights_only``), whatever open_clip's version can read, so that a half-copied file
+    and weights of another architecture get different messages.
     """
     if not path.is_file():
         raise ModelLoadError(
             f"CLIP weights file '{path}' does not exist; check the --clip-weights path."
         )
     try:
-        _check_readable(path)
+        state_dict = read_state_dict(path)
     except Exception as exc:
         raise ModelLoadError(
             f"CLIP weights file '{path}' cannot be read ({type(exc).__name__}); make sure it is "
             "a .safetensors or PyTorch checkpoint that was fully copied."
         ) from exc
     try:
-        open_clip.load_checkpoint(model, str(path))
-    except Exception as exc:  # key, shape and open_clip's own conversion checks
+        if "positional_embedding" in state_dict and not hasattr(model, "positional_embedding"):
+            # Weights saved from a CLIP class whose text tower was not yet a submodule.
+            state_dict = open_clip.model.convert_to_custom_text_state_dict(state_dict)
+        for key in ("logit_scale", "logit_bias"):
+            target = getattr(model, key, None)
+            if key in state_dict and isinstance(target, torch.Tensor):
+                state_dict[key] = state_dict[key].reshape(target.shape)
+        model.load_state_dict(state_dict, strict=True)
+    except Exception as exc:  # missing/unexpected keys, shapes, conversions
         text = str(exc)
         if "size mismatch" in text:
             detail = "tensor shapes differ"
@@ -417,21 +424,32 @@ def _load_weights_file(open_clip: Any, model: torch.nn.Module, path: Path, arch:
         ) from exc
 
 
-def _check_readable(path: Path) -> None:
-    """Raise when a weights file is not a complete safetensors or torch checkpoint."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict from ``.safetensors`` or a PyTorch checkpoint (weights only).
 
-        with safe_open(str(path), framework="pt") as handle:
-            handle.keys()
-        return
-    try:
-        torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except RuntimeError as exc:
-        if "mmap" not in str(exc):
-            raise
-        # Legacy (non-zip) checkpoints cannot be memory-mapped: read them plainly.
-        torch.load(str(path), map_location="cpu", weights_only=True)
+    A checkpoint holding ``{"state_dict": ...}`` is unwrapped and a ``module.`` prefix
+    (from DistributedDataParallel) is dropped.
+
+    Args:
+        path: The weights file.
+
+    Returns:
+        Tensor name to tensor, on the CPU.
+    """
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state_dict = load_file(str(path), device="cpu")
+    else:
+        checkpoint = torch.load(str(path), map_location="cpu", weights_only=True)
+        state_dict = (
+            checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+        )
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"{type(checkpoint).__name__} is not a state dict")
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module.") :]: v for k, v in state_dict.items()}
+    return dict(state_dict)
 
 
 def _register_local_dir(folder: str) -> tuple[str, Path]:

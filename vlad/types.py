@@ -72,3 +72,65 @@ class Interval:
     def __post_init__(self) -> None:
         if self.end_s < self.start_s:
             raise ValueError(f"Interval ends ({self.end_s}) before it starts ({self.start_s}).")
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the JSON-ready record of the interval."""
+        return {
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "peak_score": round(float(self.peak_score), 6),
+            "definition": self.definition,
+        }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A fixed-length stretch of a video.
+
+    Attributes:
+        index: Position of the segment in the video (0-based).
+        start_s: Start time in seconds.
+        end_s: End time in seconds (exclusive; the video's duration for the last one).
+        start_frame: First original frame index inside the segment.
+        end_frame: One past the last original frame index inside the segment.
+        score: Aggregated anomaly score, or None before scoring.
+    """
+
+    index: int
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int
+    score: float | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """Return the JSON-ready record of the segment."""
+        return {
+            "index": self.index,
+            "start_s": round(self.start_s, 3),
+            "end_s": round(self.end_s, 3),
+            "start_frame": self.start_frame,
+            "end_frame": self.end_frame,
+            "score": None if self.score is None else round(float(self.score), 6),
+        }
+
+
+@dataclass(frozen=True)
+class ScoreTrack:
+    """Scores over time for one definition (or the fused score when ``definition`` is None).
+
+    Attributes:
+        times_s: (N,) sample times in seconds, increasing.
+        frame_indices: (N,) original frame index of each sample.
+        values: (N,) scores in [0, 1].
+        definition: The text definition scored, or None for a fused track.
+    """
+
+    times_s: np.ndarray = field(repr=False)
+    frame_indices: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    definition: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (len(self.times_s) == len(self.frame_indices) == len(self.values)):
+            raise ValueError("A score track needs as many times and frame indices as values.")

@@ -69,6 +69,22 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     Raises:
         ConfigError: When the name is unknown, the file is missing or malformed.
     """
+    data, source = _read_prompt_yaml(name_or_path)
+    lists = {}
+    for key in ("normal_states", "anomalous_states", "templates"):
+        value = data.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
+        lists[key] = tuple(value)
+    return PromptSet(
+        name=str(data.get("name", Path(source).stem)),
+        version=int(data.get("version", 1)),
+        **lists,
+    )
+
+
+def _read_prompt_yaml(name_or_path: str | Path) -> tuple[dict, str]:
+    """Read a packaged prompt YAML by name, or a user's YAML file by path."""
     text_path = str(name_or_path)
     if text_path.endswith((".yaml", ".yml")) or Path(text_path).is_file():
         path = Path(text_path)
@@ -89,17 +105,7 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
         raise ConfigError(f"Prompt file '{source}' is not valid YAML; fix it.") from None
     if not isinstance(data, dict):
         raise ConfigError(f"Prompt file '{source}' must be a mapping with states and templates.")
-    lists = {}
-    for key in ("normal_states", "anomalous_states", "templates"):
-        value = data.get(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
-        lists[key] = tuple(value)
-    return PromptSet(
-        name=str(data.get("name", Path(source).stem)),
-        version=int(data.get("version", 1)),
-        **lists,
-    )
+    return data, source
 
 
 def build_ensemble(
@@ -149,3 +155,63 @@ def _fill(phrase: str, class_name: str) -> str:
     """
     phrase = _ARTICLE.sub("", " ".join(phrase.strip().split()))
     return phrase.replace("{}", class_name)
+
+
+@dataclass(frozen=True)
+class ScenePrompts:
+    """Templates for text-defined scene scoring plus default normal and anomaly phrases.
+
+    Attributes:
+        name: Name of the set.
+        templates: Sentences with one ``{}`` for a description.
+        normal: Default normal descriptions (used when the user gives none).
+        definitions: Default anomaly definitions (used when the user gives none).
+        version: Version of the set.
+    """
+
+    name: str
+    templates: tuple[str, ...]
+    normal: tuple[str, ...]
+    definitions: tuple[str, ...]
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.templates or not self.normal:
+            raise ConfigError(f"Scene prompts '{self.name}' need templates and normal phrases.")
+        for template in self.templates:
+            if template.count("{}") != 1:
+                raise ConfigError(
+                    f"Scene prompts '{self.name}': template '{template}' needs exactly one '{{}}'."
+                )
+
+    def sentences(self, description: str) -> list[str]:
+        """A description (article dropped) placed in every template."""
+        phrase = _ARTICLE.sub("", " ".join(description.strip().split()))
+        return [template.format(phrase) for template in self.templates]
+
+
+def load_scene_prompts(name_or_path: str | Path = "video") -> ScenePrompts:
+    """Load scene prompts by packaged name or from a YAML file.
+
+    Args:
+        name_or_path: ``"video"`` (packaged) or a path to a YAML file with ``templates``,
+            ``normal`` and optionally ``definitions`` lists.
+
+    Returns:
+        The scene prompts.
+
+    Raises:
+        ConfigError: Unknown name, missing or malformed file.
+    """
+    data, source = _read_prompt_yaml(name_or_path)
+    lists = {}
+    for key in ("templates", "normal", "definitions"):
+        value = data.get(key, [] if key == "definitions" else None)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
+        lists[key] = tuple(value)
+    return ScenePrompts(
+        name=str(data.get("name", Path(source).stem)),
+        version=int(data.get("version", 1)),
+        **lists,
+    )

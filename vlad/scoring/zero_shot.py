@@ -43,6 +43,34 @@ class BatchScores:
         return pixel_map.float().cpu().numpy()
 
 
+def zero_shot_scores(
+    features: ImageFeatures,
+    text_embeddings: torch.Tensor,
+    temperature: float,
+    covers: dict[int, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """WinCLIP zero-shot image scores and flat patch maps for any (normal, anomalous) pair.
+
+    Args:
+        features: Encoded images with their window embeddings.
+        text_embeddings: (2, D): the normal, then the anomalous text embedding.
+        temperature: Softmax temperature.
+        covers: Per window scale, the windows covering each patch.
+
+    Returns:
+        ``(image_scores (B,), patch_map (B, rows * cols))``: the harmonic mean over the full
+        image and every window scale of window scores aggregated onto patches.
+    """
+    rows, cols = features.grid_size
+    image_scores = wm.class_scores(features.image, text_embeddings, temperature)
+    batch = image_scores.shape[0]
+    per_scale = [image_scores.view(batch, 1).expand(batch, rows * cols)]
+    for scale, windows in features.windows.items():
+        window_scores = wm.class_scores(windows, text_embeddings, temperature)
+        per_scale.append(wm.harmonic_aggregation(window_scores, covers[scale]))
+    return image_scores, wm.harmonic_mean(torch.stack(per_scale))
+
+
 class WinClipScorer:
     """WinCLIP zero-shot scorer, WinCLIP+ when normal reference images are added.
 
@@ -127,15 +155,10 @@ class WinClipScorer:
         zero-shot map, and its maximum averaged with the image score.
         """
         rows, cols = features.grid_size
-        text = self.text_embeddings
-        temperature = self.config.temperature
-        image_scores = wm.class_scores(features.image, text, temperature)
-        batch = image_scores.shape[0]
-        scales_maps = [image_scores.view(batch, 1).expand(batch, rows * cols)]
-        for scale, windows in features.windows.items():
-            window_scores = wm.class_scores(windows, text, temperature)
-            scales_maps.append(wm.harmonic_aggregation(window_scores, self._covers[scale]))
-        patch_map = wm.harmonic_mean(torch.stack(scales_maps))
+        batch = features.image.shape[0]
+        image_scores, patch_map = zero_shot_scores(
+            features, self.text_embeddings, self.config.temperature, self._covers
+        )
         if self._reference_patches is not None:
             few_shot = [wm.visual_association_score(features.patches, self._reference_patches)]
             for scale, windows in features.windows.items():
@@ -145,6 +168,11 @@ class WinClipScorer:
             patch_map = (patch_map + few_shot_map) / 2
             image_scores = (image_scores + few_shot_map.amax(dim=-1)) / 2
         return BatchScores(image=image_scores, patch_map=patch_map.view(batch, rows, cols))
+
+    @property
+    def window_covers(self) -> dict[int, torch.Tensor]:
+        """Per window scale, the windows covering each patch (see ``windows_covering``)."""
+        return self._covers
 
     def score_pixels(self, pixels: torch.Tensor) -> BatchScores:
         """Encode and score a preprocessed batch (B, 3, H, W)."""
