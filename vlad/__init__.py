@@ -18,7 +18,11 @@ _LAZY = {
     "load_clip": "vlad.encoders",
     "ClipEncoder": "vlad.encoders",
     "WinClipScorer": "vlad.scoring.zero_shot",
+    "VideoConfig": "vlad.config",
+    "VideoDetector": "vlad.video_pipeline",
+    "ImageDetector": "vlad.pipeline",
     "load_image": "vlad.media",
+    "open_video": "vlad.video",
     "ImageScore": "vlad.types",
     "VladError": "vlad.errors",
 }

@@ -367,7 +367,7 @@ class VideoDetector:
         definitions: Sequence[str] | None = None,
         *,
         progress: ProgressCallback | None = None,
-        map_out: Path | None = None,
+        map_out: str | Path | None = None,
     ) -> tuple[VideoResult, EncodedVideo]:
         """Encode, score and localize a video in one call.
 
@@ -388,7 +388,7 @@ class VideoDetector:
         return replace(result, localized=tuple(localized)), encoded
 
     def localize(
-        self, encoded: EncodedVideo, result: VideoResult, *, map_out: Path | None = None
+        self, encoded: EncodedVideo, result: VideoResult, *, map_out: str | Path | None = None
     ) -> list[LocalizedFrame]:
         """WinCLIP window map of each interval's peak frame, for the definition that fired.
 
@@ -441,7 +441,7 @@ class VideoDetector:
 
                     clock = _clock(frame.time_s, sep="m")
                     stem = f"{Path(result.input).stem}_{number + 1:02d}_{clock}s"
-                    overlay_path = write_overlay(map_out, stem, image, anomaly_map)
+                    overlay_path = write_overlay(Path(map_out), stem, image, anomaly_map)
                 localized.append(
                     LocalizedFrame(
                         interval=interval,
