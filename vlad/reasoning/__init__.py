@@ -1,0 +1,1 @@
+"""Reasoning: language and vision-language model backends, parsing of their answers."""

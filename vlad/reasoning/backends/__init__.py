@@ -1,0 +1,1 @@
+"""Backends that serve chat models: transformers, vLLM, any OpenAI-compatible server."""
