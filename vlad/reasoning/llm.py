@@ -2,8 +2,9 @@
 
 A batch of OpenAI-format chat conversations and a :class:`GenerationSettings` go in, a
 batch of texts comes out. Backends (``vlad.reasoning.backends``) implement
-:class:`ChatBackend`; :func:`vlad.reasoning.registry.load_backend` builds one from a spec string. Reasoning code
-does not import torch: only the backends that need it do, lazily.
+:class:`ChatBackend`; :func:`vlad.reasoning.registry.load_backend` builds one from a
+spec string. Reasoning code does not import torch: only the backends that need it do,
+lazily.
 
 A message is a dict in OpenAI's chat format::
 
