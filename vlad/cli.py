@@ -128,7 +128,133 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     detect.set_defaults(handler=_run_detect)
+    _add_memory_commands(commands)
     return parser
+
+
+def _add_memory_commands(commands: Any) -> None:
+    """``vlad memory build|show|query``: Flashback-style caption memories."""
+    memory = commands.add_parser(
+        "memory",
+        help="build, inspect and query Flashback caption memories",
+        description=(
+            "A memory is a folder of normal and anomalous captions with their embeddings; a "
+            "query's score is the similarity-weighted share of anomalous captions among its "
+            "k nearest (anomalous similarities times alpha)."
+        ),
+    )
+    actions = memory.add_subparsers(dest="memory_command", metavar="ACTION", parser_class=_Parser)
+    actions.required = True
+    build = actions.add_parser(
+        "build",
+        help="embed a JSON-lines caption file into a memory folder",
+        description=(
+            'Each line of FILE is {"text": ..., "label": "normal" or "anomalous", '
+            '"category": ... (optional)}. The folder is written atomically.'
+        ),
+    )
+    build.add_argument(
+        "--from-captions",
+        required=True,
+        type=Path,
+        metavar="FILE.jsonl",
+        help="caption file, one JSON object per line",
+    )
+    build.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="memory folder to write"
+    )
+    build.add_argument(
+        "--embedder",
+        default="minilm",
+        metavar="SPEC",
+        help="minilm (default), st:PATH_OR_NAME or clip:ARCH@WEIGHTS",
+    )
+    build.add_argument(
+        "--alpha",
+        type=float,
+        default=0.95,
+        help="factor on anomalous similarities stored with the memory (0.95)",
+    )
+    build.add_argument(
+        "--dedup",
+        type=float,
+        default=0.95,
+        metavar="COS",
+        help="drop a caption this similar to an earlier one of its label (0.95)",
+    )
+    build.add_argument("--no-dedup", action="store_true", help="keep near-duplicate captions")
+    build.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    build.add_argument("--force", action="store_true", help="replace an existing DIR")
+    build.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    build.add_argument("--json", action="store_true", help="print the summary as JSON")
+    build.set_defaults(handler=_run_memory_build)
+    show = actions.add_parser("show", help="counts, embedder and examples of a memory")
+    show.add_argument("dir", type=Path, metavar="DIR", help="memory folder")
+    show.add_argument("--examples", type=int, default=3, help="example captions per label")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=_run_memory_show)
+    query = actions.add_parser("query", help="score a text against a memory, with its neighbours")
+    query.add_argument("dir", type=Path, metavar="DIR", help="memory folder")
+    query.add_argument("--text", required=True, help="the text to score")
+    query.add_argument("--k", type=int, default=10, help="neighbours (10)")
+    query.add_argument(
+        "--alpha",
+        type=float,
+        default=None,
+        help="factor on anomalous similarities (default: the memory's)",
+    )
+    query.add_argument(
+        "--embedder",
+        default=None,
+        metavar="SPEC",
+        help="default: the spec the memory was built with",
+    )
+    query.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    query.add_argument("--json", action="store_true", help="print JSON")
+    query.set_defaults(handler=_run_memory_query)
+
+
+def _run_memory_build(args: argparse.Namespace) -> int:
+    from vlad.embedders import load_embedder
+    from vlad.scoring.memory import (
+        build_from_captions,
+        ensure_new_folder,
+        format_summary,
+        summarize,
+    )
+
+    ensure_new_folder(args.out, overwrite=args.force)  # fail before the long embedding
+    embedder = load_embedder(args.embedder, device=args.device)
+    index = build_from_captions(
+        args.from_captions,
+        embedder,
+        alpha=args.alpha,
+        dedup_threshold=None if args.no_dedup else args.dedup,
+        embedder_spec=args.embedder,
+        progress=not args.no_progress,
+    )
+    index.save(args.out, overwrite=args.force)
+    summary = summarize(index)
+    print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def _run_memory_show(args: argparse.Namespace) -> int:
+    from vlad.scoring.memory import MemoryIndex, format_summary, summarize
+
+    summary = summarize(MemoryIndex.load(args.dir), examples=args.examples)
+    print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def _run_memory_query(args: argparse.Namespace) -> int:
+    from vlad.scoring.memory import MemoryIndex, format_query, load_query_embedder, query
+
+    index = MemoryIndex.load(args.dir)
+    embedder = load_query_embedder(index, args.embedder, device=args.device)
+    [result] = query(index, args.text, embedder, k=args.k, alpha=args.alpha)
+    print(json.dumps(result, ensure_ascii=False) if args.json else format_query(result))
+    return EXIT_OK
 
 
 def _add_clip_options(parser: argparse.ArgumentParser) -> None:
@@ -177,6 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vlad: stopped; results printed so far are complete.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             raise
