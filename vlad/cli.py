@@ -444,14 +444,11 @@ def _detect_images(
     writer: _ResultWriter,
 ) -> bool:
     """Score image files, printing each result as it comes; True when one failed."""
-    from vlad.media import load_image
     from vlad.pipeline import DetectionFailure, ImageDetector
-    from vlad.scoring.zero_shot import WinClipScorer
 
-    scorer = WinClipScorer(encoder, winclip)
-    if references:
-        scorer.add_references([load_image(r, max_pixels=max_pixels) for r in references])
-    detector = ImageDetector(scorer, batch_size=args.batch_size, max_pixels=max_pixels)
+    detector = ImageDetector.from_encoder(
+        encoder, winclip, references=references, batch_size=args.batch_size, max_pixels=max_pixels
+    )
     show = not args.no_progress and (len(images) > 1 or any(Path(p).is_dir() for p in args.paths))
     progress = _progress(len(images), unit="img", enabled=show)
     stems = _unique_stems(images)

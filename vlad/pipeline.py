@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from PIL import Image
 
 from vlad.config import ClipConfig, WinClipConfig
-from vlad.encoders import load_clip
+from vlad.encoders import ClipEncoder, load_clip
 from vlad.errors import VladError
 from vlad.media import DEFAULT_MAX_PIXELS, ImageSource, load_image
 from vlad.scoring.zero_shot import WinClipScorer
@@ -97,7 +97,26 @@ class ImageDetector:
         Raises:
             VladError: A model, setting or reference image that cannot be used.
         """
-        scorer = WinClipScorer(load_clip(clip), winclip)
+        return cls.from_encoder(
+            load_clip(clip),
+            winclip,
+            references=references,
+            batch_size=batch_size,
+            max_pixels=max_pixels,
+        )
+
+    @classmethod
+    def from_encoder(
+        cls,
+        encoder: ClipEncoder,
+        winclip: WinClipConfig,
+        *,
+        references: Sequence[ImageSource] = (),
+        batch_size: int = 8,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ) -> ImageDetector:
+        """Like :meth:`build`, with an already loaded CLIP (shared with other detectors)."""
+        scorer = WinClipScorer(encoder, winclip)
         _ = scorer.text_embeddings  # once per class, never per image
         if references:
             images = [load_image(r, max_pixels=max_pixels) for r in references]
