@@ -209,13 +209,21 @@ class VideoDetector:
         return self.config.definitions or self.scorer.default_definitions()
 
     def encode(
-        self, source: str | Path, *, progress: ProgressCallback | None = None
+        self,
+        source: str | Path,
+        *,
+        progress: ProgressCallback | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
     ) -> EncodedVideo:
         """Decode a video (streaming) and embed its sampled frames.
 
         Args:
             source: A video file, or a folder of frames when ``frames_fps`` is set.
             progress: Called with the video time (seconds) reached after each batch.
+            on_frame: Called with each sampled frame, pixels included, on the decoding
+                thread before its pixels are dropped (e.g. a
+                :class:`~vlad.reasoning.perception.FrameKeeper`, so captions reuse the
+                decoded frames).
 
         Returns:
             The embeddings and their timing, for :meth:`score`.
@@ -228,7 +236,7 @@ class VideoDetector:
             info = reader.info
             frame_times = reader.timestamps()
             frames = prefetch(
-                self._preprocessed(reader.iter_frames(config.sample_fps)),
+                self._preprocessed(reader.iter_frames(config.sample_fps), on_frame),
                 maxsize=2 * config.batch_size,
             )
             indices: list[int] = []
@@ -264,9 +272,13 @@ class VideoDetector:
             frames_fps=config.frames_fps,
         )
 
-    def _preprocessed(self, frames: Iterator[Frame]) -> Iterator[tuple[Frame, torch.Tensor]]:
+    def _preprocessed(
+        self, frames: Iterator[Frame], on_frame: Callable[[Frame], None] | None = None
+    ) -> Iterator[tuple[Frame, torch.Tensor]]:
         """Resize and normalise on the decoding thread; the frame's pixels are dropped."""
         for frame in frames:
+            if on_frame is not None:
+                on_frame(frame)
             pixels = self.encoder.preprocess([Image.fromarray(frame.image)])[0]
             yield Frame(index=frame.index, time_s=frame.time_s, image=_EMPTY), pixels
 
