@@ -147,18 +147,45 @@ def _add_memory_commands(commands: Any) -> None:
     actions.required = True
     build = actions.add_parser(
         "build",
-        help="embed a JSON-lines caption file into a memory folder",
+        help="make a memory folder from a caption file, or from an LLM given a scene",
         description=(
-            'Each line of FILE is {"text": ..., "label": "normal" or "anomalous", '
-            '"category": ... (optional)}. The folder is written atomically.'
+            'With --from-captions, each line of FILE is {"text": ..., "label": "normal" or '
+            '"anomalous", "category": ... (optional)}. With --scene, an LLM writes normal and '
+            "anomalous captions for the scene in rounds (repulsive prompting), until --size "
+            "distinct captions or the round budget. The folder is written atomically."
         ),
     )
-    build.add_argument(
+    source = build.add_mutually_exclusive_group(required=True)
+    source.add_argument(
         "--from-captions",
-        required=True,
         type=Path,
         metavar="FILE.jsonl",
         help="caption file, one JSON object per line",
+    )
+    source.add_argument(
+        "--scene", metavar="TEXT", help="the scene the LLM writes captions for (Recall)"
+    )
+    recall = build.add_argument_group("LLM recall (with --scene)")
+    recall.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="an anomalous event of your own, kept as an entry and asked about; repeatable",
+    )
+    recall.add_argument(
+        "--llm",
+        default=None,
+        metavar="SPEC",
+        help="offline (default), transformers:..., gguf:FILE, openai:URL#MODEL or vllm:MODEL",
+    )
+    recall.add_argument("--size", type=int, default=200, help="captions wanted (200)")
+    recall.add_argument(
+        "--rounds", type=int, default=None, help="round budget (default grows with --size)"
+    )
+    recall.add_argument("--seed", type=int, default=0, help="seed of the first round (0)")
+    recall.add_argument(
+        "--no-cache", action="store_true", help="do not answer repeated prompts from the cache"
     )
     build.add_argument(
         "--out", required=True, type=Path, metavar="DIR", help="memory folder to write"
@@ -223,8 +250,12 @@ def _run_memory_build(args: argparse.Namespace) -> int:
         summarize,
     )
 
+    if args.scene is None and (args.define or args.llm or args.rounds is not None):
+        raise VladError("--define, --llm and --rounds go with --scene, not --from-captions.")
     ensure_new_folder(args.out, overwrite=args.force)  # fail before the long embedding
     embedder = load_embedder(args.embedder, device=args.device)
+    if args.scene is not None:
+        return _recall_memory(args, embedder)
     index = build_from_captions(
         args.from_captions,
         embedder,
@@ -236,6 +267,43 @@ def _run_memory_build(args: argparse.Namespace) -> int:
     index.save(args.out, overwrite=args.force)
     summary = summarize(index)
     print(json.dumps(summary, ensure_ascii=False) if args.json else format_summary(summary))
+    return EXIT_OK
+
+
+def _recall_memory(args: argparse.Namespace, embedder: Any) -> int:
+    """``vlad memory build --scene``: the LLM writes the captions (Flashback Recall)."""
+    from vlad.reasoning.recall import RecallConfig, build_scene_memory
+    from vlad.reasoning.registry import CachedBackend, load_backend
+    from vlad.scoring.memory import format_summary, summarize
+
+    config = RecallConfig(
+        scene=args.scene,
+        size=args.size,
+        definitions=tuple(args.define),
+        max_rounds=args.rounds,
+        dedup_threshold=args.dedup if not args.no_dedup else 1.0,
+        seed=args.seed,
+    )
+    backend = load_backend(args.llm)
+    if not args.no_cache:
+        from vlad.reasoning.cache import AnswerCache
+
+        backend = CachedBackend(backend, AnswerCache())
+    index, report = build_scene_memory(
+        backend,
+        embedder,
+        config,
+        alpha=args.alpha,
+        embedder_spec=args.embedder,
+        progress=not args.no_progress,
+    )
+    index.save(args.out, overwrite=args.force)
+    print(f"vlad: {report.summary()}", file=sys.stderr)
+    summary = summarize(index)
+    if args.json:
+        print(json.dumps({**summary, "recall": report.to_dict()}, ensure_ascii=False))
+    else:
+        print(format_summary(summary))
     return EXIT_OK
 
 
