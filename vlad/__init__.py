@@ -25,6 +25,8 @@ _LAZY = {
     "open_video": "vlad.video",
     "ImageScore": "vlad.types",
     "VladError": "vlad.errors",
+    "Analyzer": "vlad.analyzer",
+    "Explanation": "vlad.explanation",
 }
 
 __all__ = ["__version__", *_LAZY]
