@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument(
         "--plot", type=Path, metavar="PNG", help="write the score timeline with intervals"
     )
+    video.add_argument(
+        "--memory",
+        type=Path,
+        metavar="DIR",
+        help="score frames against a caption memory built with --embedder clip:ARCH@WEIGHTS "
+        "(the same CLIP); its nearest captions explain each interval",
+    )
     detect.add_argument("--json", action="store_true", help="print a JSON list of records")
     detect.add_argument(
         "--map-out",
@@ -551,7 +558,12 @@ def _detect_videos(
     from vlad.video import probe_video
     from vlad.video_pipeline import VideoDetector
 
-    detector = VideoDetector(encoder, config)
+    memory = None
+    if args.memory is not None:
+        from vlad.scoring.memory import MemoryIndex
+
+        memory = MemoryIndex.load(args.memory)
+    detector = VideoDetector(encoder, config, memory=memory)
     failed = False
     stems = _unique_stems(videos)
     for video in videos:
@@ -621,9 +633,13 @@ class _ResultWriter:
 
         count = len(result.intervals)
         lines = [f"{result.input}\t{result.max_score:.4f}\t{result.label}\t{count} interval(s)"]
-        for interval in result.intervals:
+        for number, interval in enumerate(result.intervals):
             span = f"{format_clock(interval.start_s)}-{format_clock(interval.end_s)}"
             lines.append(f"  {span}\tpeak {interval.peak_score:.3f}\t{interval.definition}")
+            evidence = result.evidence[number] if number < len(result.evidence) else ()
+            lines.extend(
+                f"    {n.label:<9}\tsim {n.similarity:.3f}\t{n.text}" for n in evidence[:3]
+            )
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -29,9 +29,15 @@ from vlad.scoring.zero_shot import zero_shot_scores
 from vlad.types import Interval, ScoreTrack, Segment
 from vlad.video import Frame, VideoInfo, open_video, prefetch, segments_for
 
+if TYPE_CHECKING:
+    from vlad.scoring.memory import MemoryIndex, Neighbor
+
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
+
+MEMORY_TRACK = "memory"
+"""Name of the score track of a retrieval memory (it stands where a definition would)."""
 
 
 @dataclass
@@ -107,6 +113,8 @@ class VideoResult:
         low_threshold: The score that keeps one open.
         stopped_early: Why decoding stopped before the end, or None.
         localized: Peak-frame maps of the intervals, when computed.
+        evidence: With a retrieval memory: the memory's nearest captions to each
+            interval's mean frame embedding, one tuple per interval, in interval order.
     """
 
     input: str
@@ -122,6 +130,7 @@ class VideoResult:
     low_threshold: float = 0.4
     stopped_early: str | None = None
     localized: tuple[LocalizedFrame, ...] = ()
+    evidence: tuple[tuple[Neighbor, ...], ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -152,6 +161,8 @@ class VideoResult:
             "segments": [s.to_record() for s in self.segments],
             "intervals": [i.to_record() for i in self.intervals],
         }
+        for interval, neighbors in zip(record["intervals"], self.evidence, strict=False):
+            interval["neighbors"] = [n.to_record() for n in neighbors]
         if self.stopped_early:
             record["stopped_early"] = self.stopped_early
         if self.localized:
@@ -180,14 +191,36 @@ class VideoTimes:
 
 
 class VideoDetector:
-    """Text-defined zero-shot anomaly detection on videos.
+    """Zero-shot anomaly detection on videos: text definitions and/or a caption memory.
 
     Args:
         encoder: A loaded CLIP.
         config: Sampling, definitions, smoothing and thresholds.
+        memory: A Flashback retrieval memory built with this CLIP's text tower
+            (``vlad memory build --embedder clip:ARCH@WEIGHTS``): each sampled frame is
+            scored by :meth:`~vlad.scoring.memory.MemoryIndex.respond` into a track named
+            :data:`MEMORY_TRACK`, and every interval gets the memory's nearest captions as
+            evidence. Without definitions in ``config``, the memory's track is the only one.
+        memory_k: Neighbours per frame for the memory's score and evidence.
+
+    Raises:
+        InputError: The memory was built with another embedder than this CLIP.
     """
 
-    def __init__(self, encoder: ClipEncoder, config: VideoConfig | None = None) -> None:
+    def __init__(
+        self,
+        encoder: ClipEncoder,
+        config: VideoConfig | None = None,
+        *,
+        memory: MemoryIndex | None = None,
+        memory_k: int = 10,
+    ) -> None:
+        if memory is not None:
+            check_memory_fits(memory, encoder)
+        if memory_k < 1:
+            raise InputError(f"The memory's k must be at least 1, got {memory_k}.")
+        self.memory = memory
+        self.memory_k = memory_k
         self.encoder = encoder
         self.config = config or VideoConfig()
         self.scorer = TextDefinedScorer(
@@ -205,7 +238,12 @@ class VideoDetector:
 
     @property
     def definitions(self) -> tuple[str, ...]:
-        """The definitions scored by default: the config's, or the scene prompts' own."""
+        """The definitions scored by default: the config's, or the scene prompts' own.
+
+        With a memory and no definitions in the config, none: the memory scores alone.
+        """
+        if self.memory is not None and not self.config.definitions:
+            return ()
         return self.config.definitions or self.scorer.default_definitions()
 
     def encode(
@@ -309,17 +347,31 @@ class VideoDetector:
     ) -> VideoResult:
         """Score encoded frames against definitions: no decoding, only text is embedded.
 
+        With a memory, its Flashback score of each frame is one more track
+        (:data:`MEMORY_TRACK`), and each interval gets the memory's nearest captions to its
+        mean frame embedding as evidence.
+
         Args:
             encoded: From :meth:`encode`.
             definitions: Anomaly definitions (default: :attr:`definitions`).
             name: How the video is named in the result (default: its source).
 
         Returns:
-            Tracks, segments, intervals and per-frame scores.
+            Tracks, segments, intervals, per-frame scores and, with a memory, evidence.
         """
         config = self.config
         definitions = tuple(definitions) if definitions else self.definitions
-        raw = self.scorer.score(encoded.embeddings, definitions)  # (N, n_defs)
+        frames = len(encoded.times_s)
+        raw = (
+            self.scorer.score(encoded.embeddings, definitions)  # (N, n_defs)
+            if definitions
+            else np.zeros((frames, 0), dtype=np.float64)
+        )
+        if self.memory is not None:
+            queries = encoded.embeddings.float().numpy()
+            memory_scores = self.memory.respond(queries, self.memory_k).astype(np.float64)
+            raw = np.concatenate([raw, memory_scores[:, None]], axis=1)
+            definitions = (*definitions, MEMORY_TRACK)
         times = encoded.times_s
         smoothed = np.stack(
             [
@@ -358,6 +410,7 @@ class VideoDetector:
             times, fused_values, segments_for(info, config.segment_seconds)
         )
         frame_scores = temporal.scores_at(times, fused_values, encoded.frame_times_s)
+        evidence = self.explain_intervals(encoded, intervals) if self.memory is not None else ()
         return VideoResult(
             input=name or info.source,
             info=info,
@@ -371,7 +424,37 @@ class VideoDetector:
             threshold=config.threshold,
             low_threshold=config.hysteresis_low,
             stopped_early=encoded.stopped_early,
+            evidence=evidence,
         )
+
+    def explain_intervals(
+        self, encoded: EncodedVideo, intervals: Sequence[Interval]
+    ) -> tuple[tuple[Neighbor, ...], ...]:
+        """The memory's nearest captions to each interval's mean frame embedding.
+
+        Args:
+            encoded: The encoded video.
+            intervals: Its intervals.
+
+        Returns:
+            One tuple of neighbours (best first) per interval; empty without a memory.
+        """
+        if self.memory is None:
+            return ()
+        embeddings = encoded.embeddings.float().numpy()
+        norms = np.linalg.norm(embeddings, axis=1, keepdims=True)
+        units = embeddings / np.maximum(norms, 1e-12)
+        evidence = []
+        for interval in intervals:
+            inside = (encoded.times_s >= interval.start_s) & (encoded.times_s < interval.end_s)
+            if not inside.any():  # shorter than the sampling step: the nearest sample
+                inside[int(np.argmin(np.abs(encoded.times_s - interval.start_s)))] = True
+            mean = units[inside].mean(axis=0)
+            if not np.linalg.norm(mean) > 0:
+                evidence.append(())
+                continue
+            evidence.append(tuple(self.memory.explain(mean, self.memory_k)))
+        return tuple(evidence)
 
     def analyze(
         self,
@@ -441,7 +524,10 @@ class VideoDetector:
                 features = self.encoder.encode_images(
                     self.encoder.preprocess([image]), window_scales=scales
                 )
-                pair = self.scorer.text_pair(interval.definition or "").to(self.encoder.device)
+                text = _map_text(result, number, interval)
+                if text is None:
+                    continue
+                pair = self.scorer.text_pair(text).to(self.encoder.device)
                 _, patch_map = zero_shot_scores(features, pair, self.config.temperature, covers)
                 height, width = frame.image.shape[:2]
                 anomaly_map = (
@@ -467,6 +553,38 @@ class VideoDetector:
 
 
 _EMPTY = np.zeros((0, 0, 3), dtype=np.uint8)
+
+
+def _map_text(result: VideoResult, number: int, interval: Interval) -> str | None:
+    """Text that localizes an interval: its definition, or a memory's best caption.
+
+    For the memory's track, the nearest anomalous caption; None when there is none.
+    """
+    if interval.definition != MEMORY_TRACK:
+        return interval.definition or ""
+    neighbors = result.evidence[number] if number < len(result.evidence) else ()
+    return next((n.text for n in neighbors if n.label == "anomalous"), None)
+
+
+def check_memory_fits(memory: MemoryIndex, encoder: ClipEncoder) -> None:
+    """Make sure a memory can score this CLIP's frame embeddings.
+
+    Args:
+        memory: The memory.
+        encoder: The CLIP that embeds the video's frames.
+
+    Raises:
+        InputError: The memory was built with another embedder (or dimension).
+    """
+    if memory.embedder == encoder.name and memory.dim == int(encoder.embed_dim):
+        return
+    where = f"Memory '{memory.folder}'" if memory.folder else "The memory"
+    raise InputError(
+        f"{where} was built with embedder '{memory.embedder}' (dim {memory.dim}), "
+        f"not with this video's CLIP '{encoder.name}' (dim {encoder.embed_dim}); rebuild it "
+        f"with vlad memory build --embedder clip:ARCH@WEIGHTS naming the same CLIP as "
+        "--clip and --clip-weights."
+    )
 
 
 def _clock(seconds: float, *, sep: str = ":") -> str:
