@@ -364,7 +364,7 @@ class Analyzer:
         from vlad.video import probe_video
 
         detector, defs, refs = self._detector(definitions, scene, rule_set)
-        mode = self._memory_mode(memory) if memory is not None else None
+        mode = self.memory_mode(memory) if memory is not None else None
         report(0.0, "Opening the video")
         info = probe_video(source)
         duration = max(info.duration_s, 1e-6)
@@ -486,7 +486,7 @@ class Analyzer:
             for n in memory.explain(query, self.neighbours)
         ]
 
-    def _memory_mode(self, memory: MemoryIndex) -> Literal["frames", "text"]:
+    def memory_mode(self, memory: MemoryIndex) -> Literal["frames", "text"]:
         """How a memory can be used: frame retrieval (this CLIP) or text (the embedder)."""
         if memory.embedder == self.encoder.name and memory.dim == self.encoder.embed_dim:
             return "frames"
@@ -596,7 +596,7 @@ class Analyzer:
         from vlad.pipeline import ImageDetector
         from vlad.render import heat_map_overlay
 
-        mode = self._memory_mode(memory) if memory is not None else None
+        mode = self.memory_mode(memory) if memory is not None else None
         report(0.0, "Reading the image")
         image = load_image(source, name=source.name)
         detector, _, refs = self._detector(definitions or ("a defect",), scene, rule_set)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from vlad import __version__
+from vlad.cli_demo import add_demo_command
 from vlad.errors import VladError
 
 EXIT_OK = 0
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     detect.set_defaults(handler=_run_detect)
     _add_memory_commands(commands)
+    add_demo_command(commands)
     return parser
 
 
