@@ -307,7 +307,8 @@ class DemoHandlers:
                 progress=report,
             )
         except VladError as exc:
-            message = _one_sentence(str(exc))
+            # The upload's server-side path means nothing to the person: name the file.
+            message = _one_sentence(str(exc).replace(str(path), name))
             session.analysis, session.chat, session.gallery = None, None, ()
             session.messages.append({"role": "assistant", "content": message})
             return message, key
@@ -446,12 +447,14 @@ def build_app(
             with gr.Column(scale=1, min_width=300):
                 upload = gr.File(label="Video or image", elem_id="upload")
                 definitions = gr.Textbox(
+                    value="",
                     label="What counts as anomalous (one per line, optional)",
                     lines=3,
                     placeholder="a person riding a bicycle\na fight between people",
                     elem_id="definitions",
                 )
                 scene = gr.Textbox(
+                    value="",
                     label="Scene (optional)",
                     placeholder="a university campus walkway",
                     elem_id="scene",
