@@ -30,6 +30,7 @@ from vlad.types import Interval, ScoreTrack, Segment
 from vlad.video import Frame, VideoInfo, open_video, prefetch, segments_for
 
 if TYPE_CHECKING:
+    from vlad.reasoning.rules import RuleCitation
     from vlad.scoring.memory import MemoryIndex, Neighbor
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,9 @@ class VideoResult:
         localized: Peak-frame maps of the intervals, when computed.
         evidence: With a retrieval memory: the memory's nearest captions to each
             interval's mean frame embedding, one tuple per interval, in interval order.
+        citations: With a rule set (``vlad detect --rules``): the rule each interval
+            cites, with its peak frame and caption, one per interval (None where no rule
+            fired), in interval order.
     """
 
     input: str
@@ -131,6 +135,7 @@ class VideoResult:
     stopped_early: str | None = None
     localized: tuple[LocalizedFrame, ...] = ()
     evidence: tuple[tuple[Neighbor, ...], ...] = ()
+    citations: tuple[RuleCitation | None, ...] = ()
 
     @property
     def max_score(self) -> float:
@@ -163,6 +168,9 @@ class VideoResult:
         }
         for interval, neighbors in zip(record["intervals"], self.evidence, strict=False):
             interval["neighbors"] = [n.to_record() for n in neighbors]
+        for interval, citation in zip(record["intervals"], self.citations, strict=False):
+            if citation is not None:
+                interval["rule"] = citation.to_record()
         if self.stopped_early:
             record["stopped_early"] = self.stopped_early
         if self.localized:

@@ -581,3 +581,40 @@ def merge_rule_sets(sets: Iterable[RuleSet]) -> RuleSet:
             rules.append(new)
     first = sets[0] if sets else RuleSet(())
     return RuleSet(tuple(rules), scene=first.scene, provenance=dict(first.provenance))
+
+
+@dataclass(frozen=True)
+class RuleCitation:
+    """The rule an anomalous interval is explained by, with the evidence seen.
+
+    Attributes:
+        rule_id: The cited rule's id.
+        text: The rule's text.
+        kind: The rule's kind.
+        frame_index: The frame the evidence comes from (the interval's peak), if any.
+        time_s: That frame's time in seconds.
+        caption: What a vision-language model said about that frame, if one was asked.
+    """
+
+    rule_id: str
+    text: str
+    kind: RuleKind = "anomaly"
+    frame_index: int | None = None
+    time_s: float | None = None
+    caption: str | None = None
+
+    @classmethod
+    def of(cls, rule: Rule, **evidence: Any) -> RuleCitation:
+        """A citation of a rule, with optional evidence (frame_index, time_s, caption)."""
+        return cls(rule.id, rule.text, rule.kind, **evidence)
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``id`` and ``text``, plus the evidence that exists."""
+        record: dict[str, Any] = {"id": self.rule_id, "text": self.text, "kind": self.kind}
+        if self.frame_index is not None:
+            record["frame_index"] = self.frame_index
+        if self.time_s is not None:
+            record["time_s"] = round(self.time_s, 3)
+        if self.caption is not None:
+            record["caption"] = self.caption
+        return record
