@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from vlad import __version__
 from vlad.cli_demo import add_demo_command
+from vlad.cli_rules import add_rules_commands, video_detector
 from vlad.errors import VladError
 
 EXIT_OK = 0
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(handler=_run_detect)
     _add_memory_commands(commands)
     add_demo_command(commands)
+    add_rules_commands(commands)
     return parser
 
 
@@ -558,14 +560,13 @@ def _detect_videos(
     """Score videos one by one, printing each record when its video is done."""
     from vlad.pipeline import DetectionFailure
     from vlad.video import probe_video
-    from vlad.video_pipeline import VideoDetector
 
     memory = None
     if args.memory is not None:
         from vlad.scoring.memory import MemoryIndex
 
         memory = MemoryIndex.load(args.memory)
-    detector = VideoDetector(encoder, config, memory=memory)
+    detector = video_detector(args, encoder, config, memory=memory)
     failed = False
     stems = _unique_stems(videos)
     for video in videos:
@@ -642,6 +643,13 @@ class _ResultWriter:
             lines.extend(
                 f"    {n.label:<9}\tsim {n.similarity:.3f}\t{n.text}" for n in evidence[:3]
             )
+            citation = result.citations[number] if number < len(result.citations) else None
+            if citation is not None:
+                lines.append(f"    rule {citation.rule_id}\t{citation.text}")
+                if citation.caption is not None:
+                    lines.append(
+                        f"    seen {format_clock(citation.time_s or 0.0)}\t{citation.caption}"
+                    )
         self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
 

@@ -1,0 +1,622 @@
+"""Rule induction from normal references, with aggregation by voting (AnomalyRuler).
+
+References are descriptions of normal frames: lines of a caption file, or captions a
+vision-language model writes for normal images and video frames
+(:mod:`vlad.reasoning.perception`). They are split into ``batches`` random batches of
+``per_batch`` captions. For each batch and category (human activities, non-human objects)
+an LLM is asked first for the normal rules the captions show, then, compared with those,
+for rules of what would be anomalous (prompts in ``vlad/prompts/rule-induction.yaml``).
+
+*Rule aggregation* drops wrong rules: the rules of all batches are embedded (MiniLM by
+default), paraphrases are merged when their cosine similarity reaches
+``merge_threshold``, and a merged rule is kept when it came from at least ``min_votes``
+batches (default: half of them, rounded up). An anomaly rule as similar as that to a
+normal rule contradicts the normal rules and is dropped. Answers are parsed tolerantly
+(numbered lists, bullets, headers, chatter), since small models wander.
+
+The result is a :class:`~vlad.reasoning.rules.RuleSet` with provenance; the user's own
+definitions are added as anomaly rules.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from vlad.errors import ConfigError, InputError
+from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
+from vlad.reasoning.rules import (
+    Rule,
+    RuleKind,
+    RuleSet,
+    clean_item,
+    header_section,
+    list_items,
+    rule_id,
+)
+
+if TYPE_CHECKING:
+    from vlad.embedders import TextEmbedder
+    from vlad.reasoning.perception import FrameCaptioner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INDUCTION_PROMPT = "rule-induction"
+DEFAULT_MERGE_THRESHOLD = 0.8
+CAPTION_SUFFIXES = (".txt", ".jsonl")
+MAX_RULE_WORDS = 25
+_CHATTER = re.compile(
+    r"^(?:here (?:are|is)|sure|certainly|of course|okay|ok\b|note|these are|the following|"
+    r"i (?:hope|think|can)|as an ai|based on)",
+    re.IGNORECASE,
+)
+_TRAILING = re.compile(r"[\s.;,]+$")
+
+
+@dataclass(frozen=True)
+class InductionPrompt:
+    """The induction templates, kept as versioned data.
+
+    Attributes:
+        name: The prompt's name.
+        version: Its version.
+        system: The system message ("" sends none).
+        categories: Category name (stored on rules) -> its words in the prompts.
+        normal: Template asking for normal rules from ``{captions}``.
+        anomaly: Template asking for anomaly rules compared with ``{rules}``.
+    """
+
+    name: str
+    version: int
+    system: str
+    categories: dict[str, str]
+    normal: str
+    anomaly: str
+
+    def __post_init__(self) -> None:
+        if not self.categories:
+            raise ConfigError(f"Induction prompt '{self.name}' has no categories; add one.")
+        for key, needed in (("normal", "{captions}"), ("anomaly", "{rules}")):
+            if needed not in getattr(self, key):
+                raise ConfigError(
+                    f"Induction prompt '{self.name}': the '{key}' template needs {needed}."
+                )
+
+
+def load_induction_prompt(
+    name_or_path: str | os.PathLike[str] = DEFAULT_INDUCTION_PROMPT,
+) -> InductionPrompt:
+    """Load the packaged induction prompt by name, or a user's YAML file by path.
+
+    Raises:
+        ConfigError: The file is missing or malformed.
+    """
+    text_path = str(name_or_path)
+    if text_path.endswith((".yaml", ".yml")) or Path(text_path).is_file():
+        path = Path(text_path)
+        if not path.is_file():
+            raise ConfigError(f"Induction prompt file {path} does not exist; check the path.")
+        text, source = path.read_text(encoding="utf-8"), str(path)
+    else:
+        packaged = resources.files("vlad") / "prompts" / f"{text_path}.yaml"
+        if not packaged.is_file():
+            raise ConfigError(
+                f"Unknown induction prompt '{text_path}'; use 'rule-induction' or a YAML path."
+            )
+        text, source = packaged.read_text(encoding="utf-8"), text_path
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigError(f"Induction prompt file {source} is not valid YAML; fix it.") from None
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("normal"), str)
+        or not isinstance(data.get("anomaly"), str)
+        or not isinstance(data.get("categories"), dict)
+    ):
+        raise ConfigError(
+            f"Induction prompt file {source} needs 'categories', 'normal' and 'anomaly'."
+        )
+    return InductionPrompt(
+        name=str(data.get("name") or Path(source).stem),
+        version=int(data.get("version", 1)),
+        system=" ".join(str(data.get("system") or "").split()),
+        categories={str(k): str(v) for k, v in data["categories"].items()},
+        normal=data["normal"],
+        anomaly=data["anomaly"],
+    )
+
+
+def parse_rule_answer(text: str, *, limit: int | None = None) -> list[str]:
+    """The rules in an LLM's answer: list items, else plain lines; cleaned and deduplicated.
+
+    Numbered and bulleted items are taken when there are any; otherwise each non-empty
+    line that is not chatter ("Here are ...") or a header (ending with ':') is one rule.
+    Markdown emphasis and trailing full stops are removed; rules longer than
+    :data:`MAX_RULE_WORDS` words and repeats (ignoring case) are dropped.
+
+    Args:
+        text: The model's answer.
+        limit: Keep at most this many rules (small models repeat themselves at length).
+
+    Returns:
+        The rules, in answer order.
+    """
+    items = list_items(text)
+    if not items:
+        items = []
+        for line in text.splitlines():
+            plain = clean_item(line.strip().lstrip("#>").strip())
+            if (
+                not plain
+                or plain.endswith(":")
+                or header_section(line) is not None
+                or _CHATTER.match(plain)
+            ):
+                continue
+            items.append(plain)
+    rules: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        rule = _TRAILING.sub("", item.strip().strip("\"'"))
+        if rule.endswith(":") or _CHATTER.match(rule):
+            continue
+        words = len(rule.split())
+        if not words or words > MAX_RULE_WORDS:
+            continue
+        key = rule.lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        rules.append(rule[0].upper() + rule[1:])
+        if limit is not None and len(rules) >= limit:
+            break
+    return rules
+
+
+# ---------------------------------------------------------------------------- references
+
+
+@dataclass(frozen=True)
+class References:
+    """Descriptions of normal frames, and where they came from.
+
+    Attributes:
+        captions: The descriptions, exact repeats removed, in first-seen order.
+        sources: The reference paths as given.
+        counts: How many captions came from caption files, images and video frames.
+    """
+
+    captions: tuple[str, ...]
+    sources: tuple[str, ...]
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def read_caption_file(path: str | os.PathLike[str]) -> list[str]:
+    """Captions from a ``.txt`` file (one per line) or a ``.jsonl`` file.
+
+    A JSON line is a string or an object with ``text`` (or ``caption``); objects whose
+    ``label`` is ``anomalous``/``anomaly``/``abnormal`` are skipped, since references
+    are normal.
+
+    Raises:
+        InputError: The file is missing, unreadable, has a bad JSON line, or no captions.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"Caption file {source} does not exist; check the path.")
+    try:
+        lines = source.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"Caption file {source} cannot be read as text ({error}).") from None
+    captions: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        if source.suffix.lower() != ".jsonl":
+            captions.append(" ".join(line.split()))
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            raise InputError(
+                f"Line {number} of {source} is not valid JSON; write one JSON object per line."
+            ) from None
+        if isinstance(item, dict):
+            label = str(item.get("label", "normal")).lower()
+            if label in ("anomalous", "anomaly", "abnormal"):
+                continue
+            item = item.get("text", item.get("caption"))
+        if not isinstance(item, str):
+            raise InputError(f"Line {number} of {source} has no caption; give it a 'text' string.")
+        if item.strip():
+            captions.append(" ".join(item.split()))
+    if not captions:
+        raise InputError(f"Caption file {source} holds no captions; write one caption per line.")
+    return captions
+
+
+def collect_references(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    captioner: FrameCaptioner | None = None,
+    frames_per_video: int = 8,
+) -> References:
+    """Gather normal descriptions from caption files, images, videos and folders.
+
+    Caption files (``.txt``, ``.jsonl``) are read; images and videos (files, or found in
+    folders) are described by the captioner, ``frames_per_video`` evenly spaced frames per
+    video.
+
+    Args:
+        paths: The references.
+        captioner: Describes images and video frames (needed only for them).
+        frames_per_video: Frames described per reference video.
+
+    Returns:
+        The references, repeats removed.
+
+    Raises:
+        InputError: A path is missing, or no caption came out.
+        ConfigError: Images or videos are given without a captioner.
+    """
+    from vlad.media import iter_image_paths
+    from vlad.video import is_video_path
+
+    if frames_per_video < 1:
+        raise ConfigError(f"frames_per_video must be at least 1, got {frames_per_video}.")
+    captions: list[str] = []
+    counts = {"caption file": 0, "image": 0, "video frame": 0}
+    images: list[Path] = []
+    videos: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(f"Reference {path} does not exist; check the path.")
+        if path.is_file() and path.suffix.lower() in CAPTION_SUFFIXES:
+            found = read_caption_file(path)
+            captions.extend(found)
+            counts["caption file"] += len(found)
+        elif path.is_file() and is_video_path(path):
+            videos.append(path)
+        elif path.is_dir():
+            videos.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_video_path(p)))
+            images.extend(iter_image_paths([path]))
+        else:
+            images.append(path)
+    if (images or videos) and captioner is None:
+        raise ConfigError(
+            "The references include images or videos; pass --vlm SPEC to describe them, "
+            "or give a caption file (.txt or .jsonl)."
+        )
+    if images and captioner is not None:
+        found = captioner.caption_images(images)
+        captions.extend(found)
+        counts["image"] += len(found)
+    for video in videos:
+        assert captioner is not None
+        from vlad.video import probe_video
+
+        count = probe_video(video).frame_count
+        if count < 1:
+            continue
+        wanted = min(frames_per_video, count)
+        indices = sorted({int(i) for i in np.linspace(0, count - 1, wanted).round()})
+        found = [c.text for c in captioner.caption_frames(video, indices)]
+        captions.extend(found)
+        counts["video frame"] += len(found)
+    unique = tuple(dict.fromkeys(c for c in captions if c.strip()))
+    if not unique:
+        raise InputError("The references gave no captions; check the files or the --vlm model.")
+    return References(unique, tuple(str(p) for p in paths), counts)
+
+
+# ---------------------------------------------------------------------------- induction
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A rule one batch proposed."""
+
+    text: str
+    kind: RuleKind
+    category: str
+    batch: int
+
+
+@dataclass
+class InductionReport:
+    """What happened during induction, for the command's summary.
+
+    Attributes:
+        answers: LLM answers received.
+        empty_answers: Answers in which no rule could be found.
+        proposed: Rules proposed over all batches, per kind.
+        merged: Distinct rules after merging paraphrases, per kind.
+        kept: Rules kept by the vote, per kind.
+        contradicting: Anomaly rules dropped as paraphrases of normal rules.
+    """
+
+    answers: int = 0
+    empty_answers: int = 0
+    proposed: dict[str, int] = field(default_factory=lambda: {"normal": 0, "anomaly": 0})
+    merged: dict[str, int] = field(default_factory=lambda: {"normal": 0, "anomaly": 0})
+    kept: dict[str, int] = field(default_factory=lambda: {"normal": 0, "anomaly": 0})
+    contradicting: int = 0
+
+
+def sample_batches(count: int, batches: int, per_batch: int, seed: int) -> list[list[int]]:
+    """Indices of the captions in each batch.
+
+    When there are enough captions the batches are disjoint slices of one shuffle;
+    otherwise each batch is its own random sample (without repeats inside a batch).
+
+    Args:
+        count: Number of captions.
+        batches: Number of batches.
+        per_batch: Captions per batch (at most ``count``).
+        seed: Random seed.
+    """
+    rng = np.random.default_rng(seed)
+    size = min(per_batch, count)
+    if batches * size <= count:
+        order = rng.permutation(count)
+        return [sorted(order[b * size : (b + 1) * size].tolist()) for b in range(batches)]
+    return [sorted(rng.choice(count, size=size, replace=False).tolist()) for _ in range(batches)]
+
+
+def _clusters(texts: Sequence[str], embeddings: np.ndarray, threshold: float) -> list[list[int]]:
+    """Greedy single-pass clustering: each text joins the first cluster it is close to."""
+    clusters: list[list[int]] = []
+    heads: list[int] = []
+    for index in range(len(texts)):
+        if heads:
+            similarity = embeddings[heads] @ embeddings[index]
+            best = int(np.argmax(similarity))
+            if similarity[best] >= threshold:
+                clusters[best].append(index)
+                continue
+        heads.append(index)
+        clusters.append([index])
+    return clusters
+
+
+def aggregate(
+    candidates: Sequence[Candidate],
+    embedder: TextEmbedder,
+    *,
+    min_votes: int,
+    merge_threshold: float = DEFAULT_MERGE_THRESHOLD,
+    report: InductionReport | None = None,
+) -> list[Rule]:
+    """Merge paraphrases, vote across batches, and drop anomaly rules that restate normal ones.
+
+    Args:
+        candidates: Rules proposed by the batches, in proposal order.
+        embedder: Embeds rule texts (unit rows).
+        min_votes: Fewest batches a merged rule must come from.
+        merge_threshold: Cosine similarity at which two rules are one.
+        report: Updated with counts.
+
+    Returns:
+        The kept rules, normal first, then anomaly; per category in first-seen order, by
+        votes (most first) then first appearance; ids numbered in that order.
+    """
+    report = report if report is not None else InductionReport()
+    texts = list(dict.fromkeys(c.text for c in candidates))
+    if not texts:
+        return []
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    row = {text: i for i, text in enumerate(texts)}
+    categories = list(dict.fromkeys(c.category for c in candidates))
+    rules: list[Rule] = []
+    normal_rows: list[int] = []
+    for kind in ("normal", "anomaly"):
+        for category in categories:
+            group = [c for c in candidates if c.kind == kind and c.category == category]
+            if not group:
+                continue
+            if kind == "anomaly" and normal_rows:
+                normal_vectors = vectors[normal_rows]
+                keep = []
+                for c in group:
+                    if float((normal_vectors @ vectors[row[c.text]]).max()) >= merge_threshold:
+                        report.contradicting += 1
+                    else:
+                        keep.append(c)
+                group = keep
+            embeddings = vectors[[row[c.text] for c in group]]
+            clusters = _clusters([c.text for c in group], embeddings, merge_threshold)
+            report.merged[kind] += len(clusters)
+            kept: list[tuple[int, int, str]] = []
+            for cluster in clusters:
+                votes = len({group[i].batch for i in cluster})
+                if votes < min_votes:
+                    continue
+                counts: dict[str, int] = {}
+                for i in cluster:
+                    counts[group[i].text] = counts.get(group[i].text, 0) + 1
+                text = max(counts, key=lambda t: counts[t])  # first-seen wins ties
+                kept.append((votes, cluster[0], text))
+            kept.sort(key=lambda item: (-item[0], item[1]))
+            for number, (votes, _, text) in enumerate(kept, start=1):
+                rules.append(
+                    Rule(text, kind, category, rule_id(kind, category, number), votes, "induced")  # type: ignore[arg-type]
+                )
+                if kind == "normal":
+                    normal_rows.append(row[text])
+            report.kept[kind] += len(kept)
+    return rules
+
+
+def _scene_line(scene: str | None) -> str:
+    return f"The camera watches {scene.strip().rstrip('.')}.\n" if scene and scene.strip() else ""
+
+
+def _conversation(system: str, text: str) -> Conversation:
+    messages: Conversation = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": text})
+    return messages
+
+
+def induce_rules(
+    captions: Sequence[str],
+    llm: ChatBackend,
+    embedder: TextEmbedder,
+    *,
+    scene: str | None = None,
+    batches: int = 3,
+    per_batch: int = 10,
+    rules_per_answer: int = 8,
+    min_votes: int | None = None,
+    merge_threshold: float = DEFAULT_MERGE_THRESHOLD,
+    definitions: Sequence[str] = (),
+    prompt: str | os.PathLike[str] | InductionPrompt = DEFAULT_INDUCTION_PROMPT,
+    settings: GenerationSettings | None = None,
+    seed: int = 0,
+    references: Sequence[str] = (),
+    progress: Callable[[int], None] | None = None,
+    report: InductionReport | None = None,
+) -> RuleSet:
+    """Induce normal and anomaly rules from descriptions of normal frames.
+
+    Args:
+        captions: Descriptions of normal frames.
+        llm: The chat model that writes rules.
+        embedder: Embeds rules to merge paraphrases (MiniLM by default in the CLI).
+        scene: The scene in words, e.g. "a university campus walkway".
+        batches: Number of batches (B) whose rules are voted on.
+        per_batch: Captions per batch (N).
+        rules_per_answer: Most rules asked for (and kept) per answer.
+        min_votes: Fewest batches a rule must come from (default ``ceil(B / 2)``).
+        merge_threshold: Cosine similarity at which two rules are paraphrases.
+        definitions: The user's own anomaly definitions, added as anomaly rules.
+        prompt: Induction prompt (name, YAML path or loaded).
+        settings: Generation settings (default: greedy, 128 new tokens).
+        seed: Seed of the batch sampling.
+        references: The reference paths, for the provenance.
+        progress: Called with 1 after each batch.
+        report: Filled with counts.
+
+    Returns:
+        The rule set, with provenance.
+
+    Raises:
+        ConfigError: A setting is out of range, or too few rules were produced.
+        InputError: There are no captions.
+    """
+    if batches < 1:
+        raise ConfigError(f"--batches must be at least 1, got {batches}.")
+    if per_batch < 1:
+        raise ConfigError(f"--per-batch must be at least 1, got {per_batch}.")
+    if rules_per_answer < 1:
+        raise ConfigError(f"rules_per_answer must be at least 1, got {rules_per_answer}.")
+    votes_needed = math.ceil(batches / 2) if min_votes is None else min_votes
+    if not 1 <= votes_needed <= batches:
+        raise ConfigError(f"--min-votes must lie in [1, {batches}] (the batches), got {min_votes}.")
+    if not 0 < merge_threshold <= 1:
+        raise ConfigError(f"--merge-threshold must lie in (0, 1], got {merge_threshold}.")
+    captions = [c for c in captions if c.strip()]
+    if not captions:
+        raise InputError("There are no reference captions to induce rules from; give some.")
+    template = prompt if isinstance(prompt, InductionPrompt) else load_induction_prompt(prompt)
+    settings = settings or GenerationSettings(max_new_tokens=128)
+    report = report if report is not None else InductionReport()
+    scene_line = _scene_line(scene)
+    candidates: list[Candidate] = []
+    chosen = sample_batches(len(captions), batches, per_batch, seed)
+    for batch, indices in enumerate(chosen):
+        text = "\n".join(f"- {captions[i]}" for i in indices)
+        normal_by_category: dict[str, list[str]] = {}
+        conversations = [
+            _conversation(
+                template.system,
+                template.normal.format(
+                    scene=scene_line, captions=text, category=words, count=rules_per_answer
+                ),
+            )
+            for words in template.categories.values()
+        ]
+        for category, answer in zip(
+            template.categories, llm.chat(conversations, settings), strict=True
+        ):
+            found = parse_rule_answer(answer, limit=rules_per_answer)
+            report.answers += 1
+            report.empty_answers += not found
+            normal_by_category[category] = found
+            candidates += [Candidate(r, "normal", category, batch) for r in found]
+        conversations = [
+            _conversation(
+                template.system,
+                template.anomaly.format(
+                    scene=scene_line,
+                    rules="\n".join(
+                        f"{n}. {r}" for n, r in enumerate(normal_by_category[category], start=1)
+                    )
+                    or "(none listed)",
+                    captions=text,
+                    category=words,
+                    count=rules_per_answer,
+                ),
+            )
+            for category, words in template.categories.items()
+        ]
+        for category, answer in zip(
+            template.categories, llm.chat(conversations, settings), strict=True
+        ):
+            found = parse_rule_answer(answer, limit=rules_per_answer)
+            report.answers += 1
+            report.empty_answers += not found
+            candidates += [Candidate(r, "anomaly", category, batch) for r in found]
+        if progress is not None:
+            progress(1)
+    for candidate in candidates:
+        report.proposed[candidate.kind] += 1
+    rules = aggregate(
+        candidates, embedder, min_votes=votes_needed, merge_threshold=merge_threshold, report=report
+    )
+    from vlad import __version__
+
+    provenance: dict[str, Any] = {
+        "method": "induced",
+        "model": llm.name,
+        "embedder": embedder.name,
+        "prompt": f"{template.name} v{template.version}",
+        "batches": batches,
+        "per_batch": per_batch,
+        "min_votes": votes_needed,
+        "merge_threshold": merge_threshold,
+        "seed": seed,
+        "captions": len(captions),
+        "references": [str(r) for r in references],
+        "proposed": dict(report.proposed),
+        "kept": dict(report.kept),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "vlad": __version__,
+    }
+    rule_set = RuleSet(tuple(rules), scene=scene, provenance=provenance)
+    if definitions:
+        rule_set = rule_set.with_definitions(definitions)
+    if not rule_set.anomaly():
+        raise ConfigError(
+            f"The LLM {llm.name} produced no anomaly rule that {votes_needed} of {batches} "
+            f"batches agree on ({report.proposed['anomaly']} proposed, "
+            f"{report.empty_answers} of {report.answers} answers unusable); use a stronger "
+            "--llm, lower --min-votes, or add anomalies with --define."
+        )
+    return rule_set
