@@ -59,7 +59,7 @@ CAPTION_SUFFIXES = (".txt", ".jsonl")
 MAX_RULE_WORDS = 25
 _CHATTER = re.compile(
     r"^(?:here (?:are|is)|sure|certainly|of course|okay|ok\b|note|these are|the following|"
-    r"i (?:hope|think|can)|as an ai|based on)",
+    r"i (?:hope|think|can|cannot|can't|do not|don't|am|'m)\b|as an ai|based on)",
     re.IGNORECASE,
 )
 _TRAILING = re.compile(r"[\s.;,]+$")

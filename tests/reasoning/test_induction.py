@@ -1,0 +1,356 @@
+"""Rule induction: tolerant parsing, reference collection, batching, merging, voting, errors."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vlad.errors import ConfigError, InputError
+from vlad.reasoning.induction import (
+    Candidate,
+    InductionReport,
+    aggregate,
+    collect_references,
+    induce_rules,
+    load_induction_prompt,
+    parse_rule_answer,
+    read_caption_file,
+    sample_batches,
+)
+from vlad.reasoning.llm import Conversation, GenerationSettings
+from vlad.reasoning.rules import Rule, load_rules
+
+
+class WordEmbedder:
+    """A deterministic bag-of-words embedder: cosine = shared words / sqrt(len * len)."""
+
+    name = "words"
+    dim = 256
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        vocab: dict[str, int] = {}
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in set(text.lower().replace(".", "").split()):
+                column = vocab.setdefault(word, sum(map(ord, word)) % self.dim)
+                rows[i, column] = 1.0
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+
+ANSWERS = {
+    ("normal", "human activities", 0): "1. Walking\n2. Standing\n3. Juggling",
+    ("normal", "human activities", 1): "Here are the activities:\n- walking.\n- Standing",
+    ("normal", "human activities", 2): "1. Walking\n1. Standing\n2. Standing",
+    ("normal", "non-human objects", 0): "- Trees\n- **Benches**",
+    ("normal", "non-human objects", 1): "Trees\nBenches\nA building",
+    ("normal", "non-human objects", 2): "I am not sure.",
+    ("anomaly", "human activities", 0): "1. Running\n2. Fighting\n3. Walking",
+    ("anomaly", "human activities", 1): "1. Running.\n2. running",
+    ("anomaly", "human activities", 2): "**Anomalies:**\n1. Fighting\n2. Riding a bike",
+    ("anomaly", "non-human objects", 0): "1. A car on the walkway",
+    ("anomaly", "non-human objects", 1): "",
+    ("anomaly", "non-human objects", 2): "1. A car on the walkway\n2. Fire",
+}
+CAPTIONS = [f"caption {i} people walk" for i in range(6)]
+
+
+class ScriptedLLM:
+    """Answers by (kind, category, batch), the batch counted from the calls."""
+
+    name = "scripted"
+
+    def __init__(self, answers: dict[tuple[str, str, int], str] = ANSWERS) -> None:
+        self.answers = answers
+        self.calls: list[list[Conversation]] = []
+
+    def chat(
+        self, conversations: Sequence[Conversation], settings: GenerationSettings
+    ) -> list[str]:
+        self.calls.append(list(conversations))
+        out = []
+        for conversation in conversations:
+            text = conversation[-1]["content"]
+            kind = "anomaly" if "abnormal or anomalous" in text else "normal"
+            category = "human activities" if "human activities" in text else "non-human objects"
+            # Each batch makes two calls: normal rules, then anomaly rules.
+            batch = (len(self.calls) - 1) // 2
+            out.append(self.answers[(kind, category, batch)])
+        return out
+
+
+def test_parse_rule_answer_tolerates_small_model_output() -> None:
+    assert parse_rule_answer("1. Walking.\n2) **Standing** still\n- walking\n* Trees;") == [
+        "Walking",
+        "Standing still",
+        "Trees",
+    ]
+    assert parse_rule_answer("Sure! Here are the rules:\nWalking\nRules:\n\n  standing  \n") == [
+        "Walking",
+        "Standing",
+    ]
+    assert parse_rule_answer("### Normal Human Activities\nWalking alone") == ["Walking alone"]
+    assert parse_rule_answer("1. a\n2. b\n3. c", limit=2) == ["A", "B"]
+    assert parse_rule_answer(" ".join(["word"] * 26)) == []
+    assert parse_rule_answer("") == []
+    assert parse_rule_answer("1. Bridge\n2. Bridge\n3. Bridge") == ["Bridge"]
+
+
+def test_packaged_prompt() -> None:
+    prompt = load_induction_prompt()
+    assert prompt.name == "rule-induction"
+    assert prompt.version == 1
+    assert prompt.categories == {
+        "human activity": "human activities",
+        "object": "non-human objects",
+    }
+    assert "{captions}" in prompt.normal
+    assert "{rules}" in prompt.anomaly
+
+
+def test_sample_batches() -> None:
+    disjoint = sample_batches(6, 3, 2, seed=0)
+    assert len(disjoint) == 3
+    assert sorted(i for b in disjoint for i in b) == list(range(6))
+    overlapping = sample_batches(3, 4, 2, seed=0)
+    assert [len(b) for b in overlapping] == [2, 2, 2, 2]
+    assert all(len(set(b)) == 2 for b in overlapping)
+    assert sample_batches(2, 2, 5, seed=1) == [[0, 1], [0, 1]]
+    assert sample_batches(6, 3, 2, seed=0) == disjoint
+
+
+def _scripted() -> ScriptedLLM:
+    return ScriptedLLM()
+
+
+def test_induce_votes_merges_and_drops_contradictions() -> None:
+    llm = _scripted()
+    report = InductionReport()
+    rules = induce_rules(
+        CAPTIONS,
+        llm,
+        WordEmbedder(),
+        scene="a campus walkway",
+        batches=3,
+        per_batch=2,
+        references=["captions.txt"],
+        report=report,
+    )
+    assert [(r.id, r.text, r.votes) for r in rules.rules] == [
+        ("normal-human-activity-1", "Walking", 3),
+        ("normal-human-activity-2", "Standing", 3),
+        ("normal-object-1", "Trees", 2),
+        ("normal-object-2", "Benches", 2),
+        ("anomaly-human-activity-1", "Running", 2),
+        ("anomaly-human-activity-2", "Fighting", 2),
+        ("anomaly-object-1", "A car on the walkway", 2),
+    ]
+    assert all(r.source == "induced" for r in rules.rules)
+    assert rules.scene == "a campus walkway"
+    assert report.answers == 12
+    assert report.empty_answers == 2  # "I am not sure." and ""
+    assert report.contradicting == 1  # "Walking" offered as an anomaly
+    assert report.proposed == {"normal": 12, "anomaly": 9}
+    assert report.kept == {"normal": 4, "anomaly": 3}
+    provenance = rules.provenance
+    assert provenance["model"] == "scripted"
+    assert provenance["embedder"] == "words"
+    assert provenance["batches"] == 3
+    assert provenance["per_batch"] == 2
+    assert provenance["min_votes"] == 2
+    assert provenance["references"] == ["captions.txt"]
+    assert provenance["prompt"] == "rule-induction v1"
+    assert provenance["created"].endswith("+00:00")
+    # two calls per batch: normal rules for both categories, then anomaly rules
+    assert [len(c) for c in llm.calls] == [2, 2, 2, 2, 2, 2]
+    anomaly_request = llm.calls[1][0][-1]["content"]
+    assert anomaly_request.startswith("The camera watches a campus walkway.\n")
+    assert "1. Walking\n2. Standing\n3. Juggling" in anomaly_request
+    assert llm.calls[0][0][0]["role"] == "system"
+
+
+def test_min_votes_one_keeps_everything_and_definitions_are_added() -> None:
+    rules = induce_rules(
+        CAPTIONS,
+        _scripted(),
+        WordEmbedder(),
+        batches=3,
+        per_batch=2,
+        min_votes=1,
+        definitions=["a dog on the lawn"],
+    )
+    assert [r.text for r in rules.anomaly()] == [
+        "Running",
+        "Fighting",
+        "Riding a bike",
+        "A car on the walkway",
+        "Fire",
+        "a dog on the lawn",
+    ]
+    assert rules.anomaly()[-1] == Rule(
+        "a dog on the lawn", "anomaly", "user definition", "anomaly-user-definition-1", 1, "user"
+    )
+    assert "Juggling" in [r.text for r in rules.normal()]
+
+
+def test_aggregate_merges_paraphrases_keeping_the_most_common_wording() -> None:
+    candidates = [
+        Candidate("A person running fast", "anomaly", "human activity", 0),
+        Candidate("A person running", "anomaly", "human activity", 1),
+        Candidate("A person running", "anomaly", "human activity", 2),
+        Candidate("A bike", "anomaly", "object", 0),
+    ]
+    rules = aggregate(candidates, WordEmbedder(), min_votes=2, merge_threshold=0.8)
+    assert [(r.text, r.votes) for r in rules] == [("A person running", 3)]
+
+
+def test_too_few_rules_is_one_clear_error() -> None:
+    names = ["Alpha", "Beta", "Gamma"]
+    disagreeing = ScriptedLLM(
+        {key: "1. Walking" if key[0] == "normal" else f"1. {names[key[2]]}" for key in ANSWERS}
+    )
+    with pytest.raises(ConfigError) as info:
+        induce_rules(CAPTIONS, disagreeing, WordEmbedder(), batches=3, per_batch=2)
+    message = str(info.value)
+    assert message.startswith(
+        "The LLM scripted produced no anomaly rule that 2 of 3 batches agree on "
+        "(6 proposed, 0 of 12 answers unusable); use a stronger --llm"
+    )
+    assert message.endswith("or add anomalies with --define.")
+    unparseable = {key: "I do not know.\n" for key in ANSWERS}
+    with pytest.raises(ConfigError, match=r"\(0 proposed, 12 of 12 answers unusable\)"):
+        induce_rules(CAPTIONS, ScriptedLLM(unparseable), WordEmbedder(), batches=3, per_batch=2)
+    # a user definition is enough to make a usable rule set
+    rules = induce_rules(
+        CAPTIONS,
+        ScriptedLLM(unparseable),
+        WordEmbedder(),
+        batches=3,
+        per_batch=2,
+        definitions=["a fire"],
+    )
+    assert [r.text for r in rules.anomaly()] == ["a fire"]
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"batches": 0}, r"^--batches must be at least 1, got 0\.$"),
+        ({"per_batch": 0}, r"^--per-batch must be at least 1, got 0\.$"),
+        ({"min_votes": 4}, r"^--min-votes must lie in \[1, 3\] \(the batches\), got 4\.$"),
+        ({"merge_threshold": 0.0}, r"^--merge-threshold must lie in \(0, 1\], got 0\.0\.$"),
+    ],
+)
+def test_bad_settings(options: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        induce_rules(CAPTIONS, ScriptedLLM(), WordEmbedder(), **{"batches": 3, **options})
+
+
+def test_no_captions() -> None:
+    with pytest.raises(InputError, match=r"^There are no reference captions to induce rules"):
+        induce_rules(["  "], ScriptedLLM(), WordEmbedder())
+
+
+def test_caption_files(tmp_path: Path) -> None:
+    text = tmp_path / "c.txt"
+    text.write_text("a  person walks\n\nthe lawn\n")
+    assert read_caption_file(text) == ["a person walks", "the lawn"]
+    lines = tmp_path / "c.jsonl"
+    lines.write_text(
+        json.dumps({"text": "one"})
+        + "\n"
+        + json.dumps("two")
+        + "\n"
+        + json.dumps({"caption": "three", "label": "normal"})
+        + "\n"
+        + json.dumps({"text": "skip", "label": "anomalous"})
+        + "\n"
+    )
+    assert read_caption_file(lines) == ["one", "two", "three"]
+    refs = collect_references([text, lines, text])
+    assert refs.captions == ("a person walks", "the lawn", "one", "two", "three")
+    assert refs.counts == {"caption file": 7, "image": 0, "video frame": 0}
+    assert refs.sources == (str(text), str(lines), str(text))
+
+
+def test_bad_references(tmp_path: Path) -> None:
+    with pytest.raises(
+        InputError, match=r"^Reference .*none\.txt does not exist; check the path\.$"
+    ):
+        collect_references([tmp_path / "none.txt"])
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n \n")
+    with pytest.raises(InputError, match=r"^Caption file .*empty\.txt holds no captions; "):
+        collect_references([empty])
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "ok"}\n{oops\n')
+    with pytest.raises(InputError, match=r"^Line 2 of .*bad\.jsonl is not valid JSON; "):
+        read_caption_file(bad)
+    wrong = tmp_path / "wrong.jsonl"
+    wrong.write_text('{"label": "normal"}\n')
+    with pytest.raises(InputError, match=r"^Line 1 of .*wrong\.jsonl has no caption; "):
+        read_caption_file(wrong)
+    image = tmp_path / "frame.png"
+    Image.new("RGB", (8, 8)).save(image)
+    with pytest.raises(ConfigError, match=r"^The references include images or videos; pass --vlm"):
+        collect_references([image])
+
+
+def test_images_and_videos_are_captioned(tmp_path: Path) -> None:
+    from tests.reasoning.test_perception import FrameReader
+    from tests.videos import moving_square_frames, write_video
+    from vlad.reasoning.perception import FrameCaptioner
+
+    frames = moving_square_frames(12, 48, 64)
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    Image.fromarray(frames[5]).save(folder / "a.png")
+    video = write_video(tmp_path / "v.mp4", frames, fps=10)
+    refs = collect_references(
+        [folder, video], captioner=FrameCaptioner(FrameReader()), frames_per_video=3
+    )
+    assert refs.captions == ("frame 5", "frame 0", "frame 6", "frame 11")
+    assert refs.counts == {"caption file": 0, "image": 1, "video frame": 3}
+
+
+@pytest.mark.slow
+def test_offline_llm_induces_a_valid_file_or_says_why(tmp_path: Path) -> None:
+    """The real offline SmolLM2-135M on a few short captions, with MiniLM merging."""
+    from vlad.embedders import load_embedder
+    from vlad.reasoning.registry import load_backend
+
+    captions = [
+        "Two people are walking on the path. There are trees and a building.",
+        "One person is walking with a backpack. There is a lawn and a bench.",
+        "Three people are walking. There are trees and a pathway.",
+        "A person is standing near the door. There is a building.",
+    ]
+    started = time.perf_counter()
+    llm = load_backend("offline")
+    settings = GenerationSettings(max_new_tokens=40)
+    try:
+        rules = induce_rules(
+            captions,
+            llm,
+            load_embedder("minilm"),
+            batches=2,
+            per_batch=2,
+            rules_per_answer=4,
+            settings=settings,
+            min_votes=1,
+            definitions=["a person riding a bicycle"],
+        )
+    except ConfigError as error:  # a weak model may produce nothing usable: say so clearly
+        assert "use a stronger --llm" in str(error)
+        return
+    path = rules.save(tmp_path / "rules.yaml")
+    loaded = load_rules(path)
+    assert loaded == rules
+    assert loaded.anomaly()
+    assert loaded.provenance["model"] == llm.name
+    assert time.perf_counter() - started < 600
