@@ -471,6 +471,8 @@ def build_app(
                 gallery = gr.Gallery(
                     label="Keyframes with heat maps",
                     columns=4,
+                    fit_columns=False,
+                    object_fit="contain",
                     height=260,
                     elem_id="keyframes",
                     format="png",
