@@ -383,3 +383,17 @@ def test_clock_and_span():
     assert clock(0) == "0:00" and clock(42.9) == "0:42" and clock(3725) == "1:02:05"
     assert span(2.0, 4.0) == "0:02–0:04" and span(3.4, 3.6) == "0:03–0:04"
     assert times_in("from 0:02 to 1:02:05, not 12:3 or 3:75") == [2.0, 3725.0]
+
+
+def test_ground_text_drops_echoed_instructions_and_fragments():
+    from vlad.chat import CHAT_SYSTEM
+
+    explanation = _explanation()
+    text = (
+        "The verdict was decided by the scores and cannot change. "
+        "Cite evidence by its id in square brackets, such as [E1]. "
+        "A fight starts at 0:40 [E1]. Answer"
+    )
+    grounded = ground_text(text, explanation, instructions=CHAT_SYSTEM)
+    assert grounded.text == "A fight starts at 0:40 [E1]."
+    assert len(grounded.dropped) == 3

@@ -858,7 +858,7 @@ class Analyzer:
         answer = self.ask_llm(conversation)
         if answer is None:
             return template_text(explanation), "template"
-        grounded = ground_text(answer, explanation)
+        grounded = ground_text(answer, explanation, instructions=SUMMARY_SYSTEM)
         for reason in grounded.dropped:
             log.info("Dropped a sentence of the model's summary: %s", reason)
         usable = grounded.grounded if explanation.anomalous else grounded.kept > 0

@@ -388,7 +388,10 @@ class AnalysisChat:
             return None
         moment = question_time(question)
         grounded = ground_text(
-            answer, explanation, extra_times_s=() if moment is None else (moment,)
+            answer,
+            explanation,
+            extra_times_s=() if moment is None else (moment,),
+            instructions=CHAT_SYSTEM,
         )
         if explanation.anomalous and not grounded.grounded:
             return None

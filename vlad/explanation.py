@@ -358,6 +358,7 @@ def ground_text(
     *,
     extra_times_s: Iterable[float] = (),
     tolerance_s: float = 1.0,
+    instructions: str = "",
 ) -> GroundedText:
     """Keep only the sentences of a model's text that the evidence supports.
 
@@ -371,6 +372,9 @@ def ground_text(
         explanation: The explanation it should be about.
         extra_times_s: Further times the text may state.
         tolerance_s: Slack around intervals and extra times, in seconds.
+        instructions: The prompt the model was given: a sentence that repeats one of
+            its sentences (small models echo their prompt) is dropped, as is a fragment
+            of fewer than three words.
 
     Returns:
         The kept sentences, with what was dropped and why.
@@ -381,7 +385,15 @@ def ground_text(
     dropped: list[str] = []
     citations: list[str] = []
     stated: list[float] = []
+    echoes = [_words(line) for line in sentences(instructions)]
     for sentence in sentences(text):
+        words = _words(sentence)
+        if len(words) < 3:
+            dropped.append(f"is a fragment: {sentence}")
+            continue
+        if any(len(words & echo) >= 0.7 * len(words) for echo in echoes if echo):
+            dropped.append(f"repeats the instructions: {sentence}")
+            continue
         cited = [f"E{int(n)}" for n in _CITATION.findall(sentence)]
         unknown = [c for c in cited if c not in known]
         if unknown:
@@ -413,6 +425,10 @@ def ground_text(
         citations=tuple(citations),
         times_s=tuple(stated),
     )
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
 
 
 def evidence_line(evidence: Evidence, kind: str = "video") -> str:
