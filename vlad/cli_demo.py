@@ -137,7 +137,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         from vlad.reasoning.rules import load_rules
 
         rules = load_rules(args.rules)
-    print(f"vlad demo: loading CLIP {args.clip} and the language model ({args.llm})...",
+    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {args.llm}...",
           file=sys.stderr)  # fmt: skip
     analyzer = Analyzer.from_config(config)
     if memory is not None:
