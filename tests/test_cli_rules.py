@@ -274,3 +274,54 @@ def test_detect_rules_bad_inputs(clip_dir, walkway, tmp_path, capsys) -> None:
     assert capsys.readouterr().err == (
         "vlad: --vlm describes the frames that rules cite; add --rules FILE.\n"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_offline_llm_induces_rules_that_detect_applies(
+    clip_dir, walkway, tmp_path, capsys, monkeypatch
+) -> None:
+    """The real offline SmolLM2-135M and MiniLM, then the rules applied to a video."""
+    monkeypatch.setenv("VLAD_CACHE_DIR", str(tmp_path / "cache"))
+    captions = tmp_path / "normal.txt"
+    captions.write_text(
+        "Two people are walking on the path. There are trees.\n"
+        "One person is standing near the door of a building.\n"
+    )
+    out = tmp_path / "rules.yaml"
+    args = [
+        "rules",
+        "induce",
+        "--references",
+        str(captions),
+        "--llm",
+        "offline",
+        "--batches",
+        "2",
+        "--per-batch",
+        "1",
+        "--rules-per-answer",
+        "3",
+        "--max-new-tokens",
+        "24",
+        "--min-votes",
+        "1",
+        "--define",
+        "a person riding a bicycle",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"Wrote {out}: ")
+    rules = load_rules(out)
+    assert rules.provenance["model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert rules.provenance["embedder"]
+    assert rules.anomaly()[-1].text == "a person riding a bicycle"
+    assert main([*_detect(walkway, clip_dir, "--rules", str(out), "--json")]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["definitions"] == [r.text for r in rules.anomaly()]
+    cited = {i["rule"]["id"] for i in record["intervals"]}
+    assert cited <= {r.id for r in rules.anomaly()}
+    assert cited

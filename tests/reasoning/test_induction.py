@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from vlad.reasoning.induction import (
     sample_batches,
 )
 from vlad.reasoning.llm import Conversation, GenerationSettings
-from vlad.reasoning.rules import Rule, load_rules
+from vlad.reasoning.rules import Rule
 
 
 class WordEmbedder:
@@ -316,41 +315,3 @@ def test_images_and_videos_are_captioned(tmp_path: Path) -> None:
     )
     assert refs.captions == ("frame 5", "frame 0", "frame 6", "frame 11")
     assert refs.counts == {"caption file": 0, "image": 1, "video frame": 3}
-
-
-@pytest.mark.slow
-def test_offline_llm_induces_a_valid_file_or_says_why(tmp_path: Path) -> None:
-    """The real offline SmolLM2-135M on a few short captions, with MiniLM merging."""
-    from vlad.embedders import load_embedder
-    from vlad.reasoning.registry import load_backend
-
-    captions = [
-        "Two people are walking on the path. There are trees and a building.",
-        "One person is walking with a backpack. There is a lawn and a bench.",
-        "Three people are walking. There are trees and a pathway.",
-        "A person is standing near the door. There is a building.",
-    ]
-    started = time.perf_counter()
-    llm = load_backend("offline")
-    settings = GenerationSettings(max_new_tokens=40)
-    try:
-        rules = induce_rules(
-            captions,
-            llm,
-            load_embedder("minilm"),
-            batches=2,
-            per_batch=2,
-            rules_per_answer=4,
-            settings=settings,
-            min_votes=1,
-            definitions=["a person riding a bicycle"],
-        )
-    except ConfigError as error:  # a weak model may produce nothing usable: say so clearly
-        assert "use a stronger --llm" in str(error)
-        return
-    path = rules.save(tmp_path / "rules.yaml")
-    loaded = load_rules(path)
-    assert loaded == rules
-    assert loaded.anomaly()
-    assert loaded.provenance["model"] == llm.name
-    assert time.perf_counter() - started < 600
