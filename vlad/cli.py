@@ -18,6 +18,7 @@ from typing import Any, TextIO
 
 from vlad import __version__
 from vlad.cli_demo import add_demo_command
+from vlad.cli_eval import add_eval_commands
 from vlad.cli_rules import add_rules_commands, video_detector
 from vlad.errors import VladError
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_memory_commands(commands)
     add_demo_command(commands)
     add_rules_commands(commands)
+    add_eval_commands(commands)
     return parser
 
 
