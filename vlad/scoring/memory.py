@@ -33,6 +33,12 @@ re-ranked with exact penalised similarities (so scores are exact; only a missed 
 changes them). Queried with another alpha than the index was built for, it proposes 4k.
 On 1M x 512 entries (``bench/bench_memory.py``) the default of 16 of 1,024 lists finds
 about 98 % of the exact top 10. Without FAISS a large memory is searched exactly (slowly).
+A smaller memory gets an index only on request (:meth:`MemoryIndex.build_ann`; saved with
+it and used from then on): on the bench's 10k x 512 entries the default (128 lists, 4
+probed) answers about 20 times faster than exact search with the same top 10, but 4-bit PQ
+candidates miss neighbours where many captions are about equally close (recall@10 0.13 on
+dense clusters, where ``factory="IVF128,SQ8"`` keeps 0.98 at a third of the speed; see
+``bench/README.md``), which exact search never does.
 
 A memory folder holds ``manifest.json`` (written last), ``entries.jsonl``,
 ``embeddings.npy`` (float32, loaded memory-mapped) and optionally ``ann.faiss``. It is
@@ -75,10 +81,6 @@ DEFAULT_DEDUP_THRESHOLD = 0.95
 ANN_MIN_ENTRIES = 100_000
 """Memories with at least this many entries are searched with FAISS when it is installed."""
 DEFAULT_RERANK_FACTOR = 2
-RESIDUAL_MIN_ENTRIES = 200_000
-"""Below this many entries a fast-scan FAISS index codes the vectors, not their residuals
-to the list centroids: one look-up table per query rather than one per probed list, about
-1.5x faster on 10k entries at the same recall (``bench/bench_memory.py``)."""
 
 MANIFEST_FILE = "manifest.json"
 ENTRIES_FILE = "entries.jsonl"
@@ -530,11 +532,7 @@ class AnnIndex:
         count, dim = embeddings.shape
         factory = factory or ann_factory(count, dim)
         index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-        ivf = faiss.extract_index_ivf(index)
-        if count < RESIDUAL_MIN_ENTRIES and factory.endswith("fs"):
-            # one look-up table per query instead of one per probed list
-            ivf.by_residual = False
-        nlist = ivf.nlist
+        nlist = faiss.extract_index_ivf(index).nlist
         size = min(count, train_size or max(50 * nlist, 50_000))
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(count, size=size, replace=False))
@@ -879,10 +877,10 @@ class MemoryIndex:
             return True
         if method != "auto":
             raise ConfigError(f"Unknown search method '{method}'; use auto, exact or ann.")
+        if self._ann is not None:  # built on request, or loaded: the user wants it used
+            return True
         if self.count < ANN_MIN_ENTRIES:
             return False
-        if self._ann is not None:
-            return True
         if faiss_available():
             log.warning(
                 "Building a FAISS index for %d memory entries (once; save the memory to keep it).",
@@ -943,8 +941,9 @@ class MemoryIndex:
             queries: (Q, D) or (D,) query embeddings (L2-normalised here).
             k: Neighbours per query (at most the memory's size).
             alpha: Factor on the similarity of anomalous entries; 1 for plain search.
-            method: ``exact``, ``ann`` (FAISS; built when missing) or ``auto`` (FAISS from
-                :data:`ANN_MIN_ENTRIES` entries when available).
+            method: ``exact``, ``ann`` (FAISS; built when missing) or ``auto`` (FAISS when
+                the memory has an index, which it builds itself from
+                :data:`ANN_MIN_ENTRIES` entries when FAISS is installed; else exact).
 
         Returns:
             (scores, indices), both (Q, min(k, N)): penalised similarities in descending
