@@ -213,6 +213,27 @@ def test_repeats_near_duplicates_and_other_label_captions_are_dropped():
     assert "stopped early (stalled)" in report.summary()
 
 
+def test_a_caption_close_to_the_other_label_and_questions_are_dropped():
+    def answer(what: tuple[str, str], round_index: int) -> str:
+        if what[0] == "normal":
+            return "This is a car driving on the walkway\nWhat's that?\nA student reads a book"
+        return "Smoke rises from the roof"
+
+    backend = ScriptedBackend(answer)
+    config = RecallConfig(
+        scene=SCENE, size=4, definitions=("a car driving on the walkway",), max_rounds=1
+    )
+    entries, _, report = recall_captions(backend, WordEmbedder(), config, progress=False)
+    # bag-of-words cosine of the first line to the definition: 6 / sqrt(8 * 6) = 0.866
+    assert [(e.label, e.text) for e in entries] == [
+        ("normal", "A student reads a book"),
+        ("anomalous", "a car driving on the walkway"),
+        ("anomalous", "Smoke rises from the roof"),
+    ]
+    # each line comes from three requests (four for the anomalous one): copies are repeats
+    assert report.rejected == Counter({"other label": 1, "chatter": 3, "repeat": 7})
+
+
 def test_empty_answers_are_counted_warned_and_a_missing_label_is_one_sentence(caplog):
     backend = ScriptedBackend(
         lambda what, r: "Sure!\n\n" if what[0] == "anomalous" else "1. A bus stops"

@@ -14,10 +14,10 @@ not to repeat. Temperature and seed change from round to round, so that repeated
 Answers are parsed tolerantly (:func:`parse_caption_lines`: numbering, bullets, quotes and
 chatter are stripped; empty, too short or too long lines are dropped and counted), then
 deduplicated: exact repeats, near-duplicates of the same label by embedding similarity
-(:func:`~vlad.scoring.memory.near_duplicate_mask`), and captions as similar to one of the
-*other* label, which would blur the memory. Rounds go on until the memory holds ``size``
-captions (half normal, half anomalous) or the round budget is spent; the
-:class:`RecallReport` says how many were found.
+(:func:`~vlad.scoring.memory.near_duplicate_mask`), and captions close to one of the
+*other* label (cosine :data:`DEFAULT_CONFLICT_THRESHOLD`), which would blur the memory.
+Rounds go on until the memory holds ``size`` captions (half normal, half anomalous) or the
+round budget is spent; the :class:`RecallReport` says how many were found.
 
 The result is a :class:`~vlad.scoring.memory.MemoryIndex` whose entries have source
 ``llm:<model name>`` (``user`` for the definitions themselves) and a category.
@@ -62,6 +62,10 @@ DEFINED_CATEGORY = "defined"
 """Category of the user's definitions and of the captions written after them."""
 
 USER_SOURCE = "user"
+DEFAULT_CONFLICT_THRESHOLD = 0.85
+"""A caption this similar to an accepted one of the other label is dropped: SmolLM2 wrote
+"This is a car driving on the walkway" as normal beside the definition "a car driving on
+the walkway" (MiniLM cosine about 0.9, under the 0.95 of near-duplicates)."""
 TEMPERATURES = (0.7, 1.0, 0.85, 1.15, 0.6, 1.3)
 """Sampling temperature of round r is ``TEMPERATURES[r % len(TEMPERATURES)]``."""
 
@@ -110,8 +114,9 @@ class RecallConfig:
         min_words: Shortest caption kept, in words.
         shown: Accepted captions shown in one request, per side (repulsive prompting).
         dedup_threshold: Cosine similarity at or above which a caption is dropped as a
-            near-duplicate of an accepted one of its label, or as a caption of the other
-            label.
+            near-duplicate of an accepted one of its label.
+        conflict_threshold: Cosine similarity at or above which a caption is dropped for
+            being too close to an accepted caption of the other label (repulsion).
         max_new_tokens: Token budget of one answer; None for ``max_words`` tokens per
             caption asked for (at least 48).
         seed: Seed of the first round (round r uses ``seed + r``) and of the samples
@@ -128,6 +133,7 @@ class RecallConfig:
     min_words: int = field(default=2, metadata={"help": "shortest caption kept, words"})
     shown: int = field(default=8, metadata={"help": "accepted captions shown per side"})
     dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD
+    conflict_threshold: float = DEFAULT_CONFLICT_THRESHOLD
     max_new_tokens: int | None = None
     seed: int = 0
     stall_rounds: int = 3
@@ -155,6 +161,10 @@ class RecallConfig:
             )
         if self.shown < 0:
             raise ConfigError(f"shown must be 0 or more, got {self.shown}.")
+        if not -1 <= self.conflict_threshold <= 1:
+            raise ConfigError(
+                f"The conflict threshold must be in [-1, 1], got {self.conflict_threshold}."
+            )
         if not -1 <= self.dedup_threshold <= 1:
             raise ConfigError(
                 f"The dedup threshold must be in [-1, 1], got {self.dedup_threshold}."
@@ -335,7 +345,9 @@ def parse_caption_lines(
     for raw in _split_lines(answer):
         if not raw.strip():
             continue
-        if raw.rstrip().endswith(":") or _CHATTER.match(_MARKUP.sub("", raw).strip(" -*#\t")):
+        if raw.rstrip().endswith((":", "?")) or _CHATTER.match(
+            _MARKUP.sub("", raw).strip(" -*#\t")
+        ):
             counts["chatter"] += 1
             continue
         text = _clean_line(raw)
@@ -641,7 +653,7 @@ def _accept(
         if not force:
             opposite = sides[other].matrix(dim)
             if opposite.shape[0]:
-                close = (new_rows @ opposite.T).max(axis=1) >= config.dedup_threshold
+                close = (new_rows @ opposite.T).max(axis=1) >= config.conflict_threshold
                 report.rejected["other label"] += int(close.sum())
                 keep &= ~close
             accepted = side.matrix(dim)
