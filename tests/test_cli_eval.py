@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.shared_data import ANOMALYRULER
 from vlad.caption_eval import dataset_rules, load_caption_dataset
 from vlad.cli import main
 from vlad.errors import ConfigError, InputError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "anomalyruler"
+SHARED = ANOMALYRULER
 
 RULES = """**Anomaly Human Activities:**
 1. Running or jumping

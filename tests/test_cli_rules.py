@@ -10,12 +10,13 @@ import pytest
 
 from tests.reasoning.test_induction import ScriptedLLM, WordEmbedder
 from tests.reasoning.test_perception import FrameReader
+from tests.shared_data import ANOMALYRULER
 from tests.videos import moving_square_frames, write_video
 from vlad.cli import main
 from vlad.reasoning.perception import FrameCaptioner
 from vlad.reasoning.rules import load_rules
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "anomalyruler"
+SHARED = ANOMALYRULER
 
 
 @pytest.fixture

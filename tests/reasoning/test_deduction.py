@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.shared_data import ANOMALYRULER
 from vlad.errors import ConfigError, InputError
 from vlad.reasoning.deduction import (
     RuleDeducer,
@@ -26,7 +27,7 @@ from vlad.reasoning.deduction import (
 from vlad.reasoning.llm import GenerationSettings
 from vlad.reasoning.rules import Rule, RuleSet
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data" / "anomalyruler"
+SHARED = ANOMALYRULER
 
 
 class WordEmbedder:

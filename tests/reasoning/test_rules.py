@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.shared_data import ANOMALYRULER
 from vlad.errors import ConfigError, InputError
 from vlad.reasoning.rules import (
     Rule,
@@ -19,7 +20,7 @@ from vlad.reasoning.rules import (
     rule_id,
 )
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anomalyruler"
+SHARED = ANOMALYRULER
 needs_shared = pytest.mark.skipif(
     not (SHARED / "ped2" / "rules.txt").is_file(), reason="shared AnomalyRuler data not present"
 )

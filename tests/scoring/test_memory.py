@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.shared_data import ANOMALYRULER
 from vlad.errors import ConfigError, InputError
 from vlad.scoring import memory as mem
 from vlad.scoring.memory import (
@@ -26,7 +27,7 @@ from vlad.scoring.memory import (
     top_k,
 )
 
-PED2_CAPTIONS = Path(__file__).resolve().parents[3] / "shared/data/anomalyruler/ped2"
+PED2_CAPTIONS = ANOMALYRULER / "ped2"
 
 
 def one_sentence(exc: pytest.ExceptionInfo) -> str:
