@@ -28,15 +28,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from vlad.errors import ConfigError, InputError
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
+from vlad.reasoning.prompt_files import read_prompt_yaml
 from vlad.reasoning.rules import (
     Rule,
     RuleKind,
@@ -103,23 +102,7 @@ def load_induction_prompt(
     Raises:
         ConfigError: The file is missing or malformed.
     """
-    text_path = str(name_or_path)
-    if text_path.endswith((".yaml", ".yml")) or Path(text_path).is_file():
-        path = Path(text_path)
-        if not path.is_file():
-            raise ConfigError(f"Induction prompt file {path} does not exist; check the path.")
-        text, source = path.read_text(encoding="utf-8"), str(path)
-    else:
-        packaged = resources.files("vlad") / "prompts" / f"{text_path}.yaml"
-        if not packaged.is_file():
-            raise ConfigError(
-                f"Unknown induction prompt '{text_path}'; use 'rule-induction' or a YAML path."
-            )
-        text, source = packaged.read_text(encoding="utf-8"), text_path
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"Induction prompt file {source} is not valid YAML; fix it.") from None
+    data, source = read_prompt_yaml(name_or_path, "Induction")
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("normal"), str)

@@ -25,17 +25,16 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from PIL import Image
 
 from vlad.errors import ConfigError, InputError, VladError
 from vlad.reasoning.cache import AnswerCache
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
+from vlad.reasoning.prompt_files import read_prompt_yaml
 
 log = logging.getLogger(__name__)
 
@@ -95,25 +94,7 @@ def load_perception_prompt(
     Raises:
         ConfigError: The file is missing or malformed.
     """
-    text_path = str(name_or_path)
-    if text_path.endswith((".yaml", ".yml")) or Path(text_path).is_file():
-        path = Path(text_path)
-        if not path.is_file():
-            raise ConfigError(f"Perception prompt file {path} does not exist; check the path.")
-        text = path.read_text(encoding="utf-8")
-        source = str(path)
-    else:
-        packaged = resources.files("vlad") / "prompts" / f"{text_path}.yaml"
-        if not packaged.is_file():
-            raise ConfigError(
-                f"Unknown perception prompt '{text_path}'; use 'perception' or a YAML file path."
-            )
-        text = packaged.read_text(encoding="utf-8")
-        source = text_path
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"Perception prompt file {source} is not valid YAML; fix it.") from None
+    data, source = read_prompt_yaml(name_or_path, "Perception")
     if not isinstance(data, dict) or not isinstance(data.get("question"), str):
         raise ConfigError(f"Perception prompt file {source} needs a 'question:' text.")
     try:
