@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -131,6 +130,12 @@ def load_caption_dataset(root: str | Path, dataset: str) -> list[CaptionVideo]:
     return videos
 
 
+def dataset_rules_file(root: str | Path, dataset: str) -> Path | None:
+    """The dataset's own ``rules.txt``, or None when it has none."""
+    path = Path(root).expanduser() / dataset / RULES_FILE
+    return path if path.is_file() else None
+
+
 def dataset_rules(
     root: str | Path,
     dataset: str,
@@ -149,11 +154,11 @@ def dataset_rules(
     """
     from vlad.reasoning.rules import load_rules
 
+    own = dataset_rules_file(root, dataset)
     if rules_path is not None:
         rules, how = load_rules(rules_path), f"rules from {rules_path}"
-    elif (Path(root).expanduser() / dataset / RULES_FILE).is_file():
-        path = Path(root).expanduser() / dataset / RULES_FILE
-        rules, how = load_rules(path), f"the dataset's rules ({path})"
+    elif own is not None:
+        rules, how = load_rules(own), f"the dataset's rules ({own})"
     else:
         if llm is None or embedder is None:
             raise ConfigError(
@@ -239,7 +244,4 @@ def evaluate_captions(
     predicted = np.concatenate([[d.verdict == "anomalous" for d in f] for f in deductions])
     truth = np.concatenate(labels).astype(bool)
     figures["accuracy"] = float((predicted == truth).mean())
-    for key in ("auc", "ap", "accuracy"):
-        if not math.isfinite(figures[key]):
-            figures[key] = None
     return figures, deductions

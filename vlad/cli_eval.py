@@ -106,7 +106,12 @@ def add_eval_commands(commands: Any) -> None:
 
 def run_eval_captions(args: argparse.Namespace) -> int:
     """Run ``vlad eval captions``; return the exit status."""
-    from vlad.caption_eval import dataset_rules, evaluate_captions, load_caption_dataset
+    from vlad.caption_eval import (
+        dataset_rules,
+        dataset_rules_file,
+        evaluate_captions,
+        load_caption_dataset,
+    )
     from vlad.errors import ConfigError
 
     if args.videos is not None and args.videos < 1:
@@ -117,7 +122,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     if args.videos is not None:
         videos = videos[: args.videos]
     needs_llm = args.method in ("hybrid", "llm")
-    has_rules = args.rules is not None or (args.root / args.dataset / "rules.txt").is_file()
+    has_rules = args.rules is not None or dataset_rules_file(args.root, args.dataset) is not None
     backend = _backend(args.llm) if needs_llm or not has_rules else None
     embedder = None
     if args.method in ("retrieval", "hybrid") or not has_rules:
