@@ -245,6 +245,8 @@ def test_llm_method_judges_each_distinct_caption_and_double_checks_positives() -
     # 3 distinct captions, one positive double-checked: 4 calls for 6 frames.
     assert deducer.stats.llm_calls == 4
     assert deducer.stats.parse_failures == 1
+    # Every answer's tokens count, the first answers of double-checked captions too.
+    assert deducer.stats.llm_tokens == sum(len(judge_answer(t).split()) for t in chat.asked)
     assert [f.verdict for f in frames] == ["anomalous"] * 3 + ["normal"] * 3
     assert frames[0].rules == ("a1",) and frames[0].reason == "Still running."
     assert frames[3].rules == ("n1",)

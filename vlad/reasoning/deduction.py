@@ -611,6 +611,7 @@ class RuleJudge:
         )
         found = [self._parse(a) for a in answers]
         stats.llm_calls += len(descriptions)
+        stats.llm_tokens += sum(j.tokens for j in found)
         positive = [i for i, j in enumerate(found) if j.verdict == "anomalous"]
         if self.double_check and positive:
             checks = self.backend.chat(
@@ -626,12 +627,9 @@ class RuleJudge:
                 stats.llm_tokens += second.tokens
                 if second.verdict is not None:
                     found[i] = LlmJudgement(
-                        second.verdict, second.rule or found[i].rule, second.reason, 0
+                        second.verdict, second.rule or found[i].rule, second.reason, second.tokens
                     )
-        for judgement in found:
-            stats.llm_tokens += judgement.tokens
-            if judgement.verdict is None:
-                stats.parse_failures += 1
+        stats.parse_failures += sum(1 for j in found if j.verdict is None)
         return found
 
 
