@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vlad.reasoning.deduction import METHODS
+from vlad.reasoning.deduction_methods import METHODS
 
 DEFAULT_METHOD = "retrieval"
 

@@ -37,11 +37,12 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vlad.errors import ConfigError, InputError
+from vlad.reasoning.deduction_methods import METHODS
 
 if TYPE_CHECKING:
     from vlad.embedders import TextEmbedder
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["keywords", "retrieval", "hybrid", "llm"]
-METHODS: tuple[str, ...] = ("keywords", "retrieval", "hybrid", "llm")
 
 # Sentence ends, then clause boundaries inside a sentence: commas, semicolons, and an
 # "and" that starts a new subject ("..., and the fifth person is ...").

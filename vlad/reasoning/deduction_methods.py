@@ -1,0 +1,8 @@
+"""The names of the deduction methods, without numpy, so the CLI parser starts fast."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Method = Literal["keywords", "retrieval", "hybrid", "llm"]
+METHODS: tuple[str, ...] = ("keywords", "retrieval", "hybrid", "llm")
