@@ -195,3 +195,32 @@ def test_default_method_reaches_the_targets_on_real_captions(
     assert figures["auc"] >= target
     assert figures["llm_calls_per_frame"] == 0
     assert figures["wall_s"] < 600
+
+
+def test_an_interrupted_frame_file_leaves_nothing_behind(
+    toy_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vlad.reasoning.deduction import Deduction
+
+    def broken(self: Deduction) -> dict:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Deduction, "to_record", broken)
+    out_file = tmp_path / "frames.jsonl"
+    code = main(
+        [
+            "eval",
+            "captions",
+            "--root",
+            str(toy_root),
+            "--dataset",
+            "toy",
+            "--method",
+            "keywords",
+            "--no-progress",
+            "--out",
+            str(out_file),
+        ]
+    )
+    assert code == 130
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("frames")) == []

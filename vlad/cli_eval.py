@@ -195,13 +195,18 @@ def _write_frames(path: Path, videos: Any, deductions: Any) -> None:
     """One JSON line per frame, written to a temporary name and moved into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as stream:
-        for video, frames in zip(videos, deductions, strict=True):
-            for index, (label, deduction) in enumerate(zip(video.labels, frames, strict=True)):
-                record = {"video": video.name, "frame": index, "label": int(label)}
-                record.update(deduction.to_record())
-                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(partial, path)
+    try:
+        with partial.open("w", encoding="utf-8") as stream:
+            for video, frames in zip(videos, deductions, strict=True):
+                for index, (label, deduction) in enumerate(zip(video.labels, frames, strict=True)):
+                    record = {"video": video.name, "frame": index, "label": int(label)}
+                    record.update(deduction.to_record())
+                    stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        # A full disk or Ctrl-C leaves neither a half-written file nor the temporary one.
+        partial.unlink(missing_ok=True)
+        raise
 
 
 def format_figures(figures: dict[str, Any]) -> str:
