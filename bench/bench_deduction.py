@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vlad.caption_eval import dataset_rules, load_caption_dataset
-from vlad.embedders import load_embedder
+from vlad.encoders.text import load_embedder
 from vlad.metrics import frame_ap, frame_auc
 from vlad.reasoning.deduction import RuleDeducer
+from vlad.runners.captions import dataset_rules, load_caption_dataset
 
 
 class CachingEmbedder:

@@ -233,7 +233,7 @@ def bench_minilm() -> None:
         print(f"skipped: {folder} not found")
         return
     try:
-        from vlad.embedders import load_embedder
+        from vlad.encoders.text import load_embedder
 
         embedder, dt = timed(load_embedder, "minilm")
     except Exception as exc:

@@ -37,7 +37,7 @@ medians over the quiet pairs (over all pairs, said so, when none was quiet).
 Diagnostics (skipped with ``--no-diagnostics``): the memory and 2/s overhead measurements
 are repeated with the PyAV decoder forced (``open_video(..., backend="pyav")``) and with
 decoding on the consumer's thread (no ``prefetch``), by replacing those names in
-``vlad.video_pipeline`` in this process only. These rows show what a change in vlad would
+``vlad.pipeline.video`` in this process only. These rows show what a change in vlad would
 give; the verdicts use vlad's own code.
 
 The exit status is 1 when a goal is missed, else 0.
@@ -124,10 +124,10 @@ def write_video(path: Path, seconds: float, preset: str) -> float:
 def patched_pipeline(*, backend: str | None = None, serial: bool = False) -> Iterator[None]:
     """Diagnostics: force a decoder, or decode on the consumer's thread (no prefetch).
 
-    Only names looked up by ``vlad.video_pipeline`` are replaced, in this process only, and
+    Only names looked up by ``vlad.pipeline.video`` are replaced, in this process only, and
     restored on exit; ``backend=None, serial=False`` changes nothing.
     """
-    import vlad.video_pipeline as pipeline
+    import vlad.pipeline.video as pipeline
 
     saved = pipeline.open_video, pipeline.prefetch
     if backend is not None:
@@ -261,7 +261,7 @@ class RssSampler:
 def child_memory(video: str, weights: str, backend: str | None) -> int:
     """Hidden mode: load, encode + score one video, print one JSON line of measurements."""
     from vlad.config import ClipConfig, VideoConfig
-    from vlad.video_pipeline import VideoDetector
+    from vlad.pipeline.video import VideoDetector
 
     detector = VideoDetector.build(
         ClipConfig(arch=ARCH, weights=weights, device="cpu"), VideoConfig()
@@ -435,7 +435,7 @@ def rate_name(rate: float | None) -> str:
 
 def predecode(encoder: Any, video: Path, rate: float | None) -> tuple[list[int], list[Any]]:
     """Decode and preprocess the sampled frames exactly as the pipeline does."""
-    from vlad.video import open_video
+    from vlad.media.video import open_video
 
     indices, pixels = [], []
     with open_video(video) as reader:
@@ -455,7 +455,7 @@ def measure_setting(
 ) -> tuple[Setting, Any, Any]:
     """Interleaved pairs for one setting; returns the detector and its last EncodedVideo."""
     from vlad.config import VideoConfig
-    from vlad.video_pipeline import VideoDetector, VideoTimes
+    from vlad.pipeline.video import VideoDetector, VideoTimes
 
     torch.set_num_threads(variant.threads)
     detector = VideoDetector(encoder, VideoConfig(sample_fps=rate, batch_size=BATCH_SIZE))
@@ -519,7 +519,7 @@ def measure_costs(
     encoder: Any, video: Path, rate: float | None, backend: str, repeats: int, max_wait: float
 ) -> Costs:
     """Decode-only, then preprocess-only, time per sampled frame on the main thread."""
-    from vlad.video import open_video
+    from vlad.media.video import open_video
 
     decodes: list[Window] = []
     preprocesses: list[float] = []
@@ -858,10 +858,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.child_memory:
         return child_memory(args.child_memory, args.weights, args.child_backend)
 
-    from vlad import video as vlad_video
     from vlad.config import ClipConfig
-    from vlad.encoders import load_clip
-    from vlad.video import probe_video
+    from vlad.encoders.clip import load_clip
+    from vlad.media import video as vlad_video
+    from vlad.media.video import probe_video
 
     short_s, long_s = (10.0, 60.0) if args.quick else (30.0, 300.0)
     rates = parse_rates(args.rates or ("2" if args.quick else "2,8"))

@@ -50,8 +50,8 @@ import torch
 from PIL import Image
 
 from vlad.config import ClipConfig, WinClipConfig
-from vlad.encoders import ClipEncoder
-from vlad.pipeline import DetectionFailure, ImageDetector, StageTimes
+from vlad.encoders.clip import ClipEncoder
+from vlad.pipeline.image import DetectionFailure, ImageDetector, StageTimes
 from vlad.types import ImageScore
 
 ARCH = "ViT-B-16-plus-240"

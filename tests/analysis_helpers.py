@@ -48,7 +48,7 @@ class Calibration:
 
 def calibrate(encoder, video: Path, candidates=CANDIDATES) -> Calibration:
     from vlad.config import VideoConfig
-    from vlad.video_pipeline import VideoDetector
+    from vlad.pipeline.video import VideoDetector
 
     detector = VideoDetector(encoder, VideoConfig(sample_fps=5.0, smoothing_sigma_s=0.0))
     encoded = detector.encode(video)

@@ -47,7 +47,7 @@ def tiny_weights(tiny_arch: str, tmp_path_factory: pytest.TempPathFactory) -> Pa
 def tiny_encoder(tiny_arch: str, tiny_weights: Path):
     """The tiny CLIP loaded through vlad's own loader, on the CPU in fp32."""
     from vlad.config import ClipConfig
-    from vlad.encoders import load_clip
+    from vlad.encoders.clip import load_clip
 
     return load_clip(ClipConfig(arch=tiny_arch, weights=str(tiny_weights), device="cpu"))
 

@@ -20,7 +20,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def encoders(tiny_arch, tiny_weights):
     from vlad.config import ClipConfig
-    from vlad.encoders import load_clip
+    from vlad.encoders.clip import load_clip
 
     cpu = load_clip(ClipConfig(arch=tiny_arch, weights=str(tiny_weights), device="cpu"))
     fp16 = load_clip(ClipConfig(arch=tiny_arch, weights=str(tiny_weights), device="auto"))
@@ -63,7 +63,7 @@ def test_cuda_embeddings_match_the_cpu(encoders):
 
 def test_winclip_scores_on_cuda_fp16_match_cpu(encoders):
     from vlad.config import WinClipConfig
-    from vlad.scoring.zero_shot import WinClipScorer
+    from vlad.scoring.winclip.scorer import WinClipScorer
 
     cpu, fp16, _ = encoders
     images = [make_image(40, 50, seed=1), make_image(64, 48, seed=2, defect=True)]
@@ -87,8 +87,8 @@ def test_vit_b16_plus_fp16_throughput_and_agreement():
     import open_clip
 
     from vlad.config import WinClipConfig
-    from vlad.encoders import ClipEncoder
-    from vlad.scoring.zero_shot import WinClipScorer
+    from vlad.encoders.clip import ClipEncoder
+    from vlad.scoring.winclip.scorer import WinClipScorer
 
     torch.manual_seed(0)
     model = open_clip.create_model("ViT-B-16-plus-240", pretrained=None)

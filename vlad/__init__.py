@@ -15,18 +15,18 @@ __version__ = "0.1.0"
 _LAZY = {
     "ClipConfig": "vlad.config",
     "WinClipConfig": "vlad.config",
-    "load_clip": "vlad.encoders",
-    "ClipEncoder": "vlad.encoders",
-    "WinClipScorer": "vlad.scoring.zero_shot",
+    "load_clip": "vlad.encoders.clip",
+    "ClipEncoder": "vlad.encoders.clip",
+    "WinClipScorer": "vlad.scoring.winclip.scorer",
     "VideoConfig": "vlad.config",
-    "VideoDetector": "vlad.video_pipeline",
-    "ImageDetector": "vlad.pipeline",
-    "load_image": "vlad.media",
-    "open_video": "vlad.video",
+    "VideoDetector": "vlad.pipeline.video",
+    "ImageDetector": "vlad.pipeline.image",
+    "load_image": "vlad.media.image",
+    "open_video": "vlad.media.video",
     "ImageScore": "vlad.types",
     "VladError": "vlad.errors",
-    "Analyzer": "vlad.analyzer",
-    "Explanation": "vlad.explanation",
+    "Analyzer": "vlad.pipeline.analyzer",
+    "Explanation": "vlad.answer.explanation",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -29,13 +29,13 @@ def demo_calibration(tiny_encoder, demo_video):
 
 @pytest.fixture(scope="session")
 def demo_analyzer(tiny_encoder, demo_calibration):
-    from vlad.analyzer import Analyzer
+    from vlad.pipeline.analyzer import Analyzer
 
     return Analyzer(tiny_encoder, video=video_config(demo_calibration.threshold))
 
 
 def launch(app) -> str:
-    from vlad.demo_app import launch_app
+    from vlad.demo.app import launch_app
 
     _, url, _ = launch_app(app, host="127.0.0.1", port=free_port(), block=False)
     return url
@@ -43,7 +43,7 @@ def launch(app) -> str:
 
 @pytest.fixture(scope="module")
 def demo_url(demo_analyzer, demo_calibration) -> Iterator[str]:
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
 
     app = build_app(demo_analyzer, concurrency=2)
     app.vlad_definition = demo_calibration.definition

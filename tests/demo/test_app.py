@@ -11,7 +11,7 @@ import pytest
 
 from tests.demo.conftest import launch
 from tests.videos import truncate
-from vlad.explanation import span, times_in
+from vlad.answer.explanation import span, times_in
 
 # Gradio's queue calls pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = [
@@ -90,7 +90,7 @@ def test_bad_uploads_answer_one_sentence_and_the_server_keeps_running(
 
 
 def test_limits_are_one_clear_sentence(demo_analyzer, demo_video):
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
 
     app = build_app(demo_analyzer, max_upload_mb=0.001, max_video_seconds=3)
     url = launch(app)
@@ -112,7 +112,7 @@ def test_limits_are_one_clear_sentence(demo_analyzer, demo_video):
 def test_eight_clients_at_once_are_bounded_and_all_answered(
     demo_analyzer, demo_video, demo_calibration
 ):
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
 
     running = 0
     peak = 0
@@ -161,7 +161,7 @@ def test_eight_clients_at_once_are_bounded_and_all_answered(
 
 
 def test_view_renders_plot_gallery_and_evidence(demo_analyzer, demo_video, demo_calibration):
-    from vlad.demo_app import DemoHandlers
+    from vlad.demo.app import DemoHandlers
 
     handlers = DemoHandlers(demo_analyzer)
     summary, key = handlers.analyze(str(demo_video), demo_calibration.definition, "a walkway", None)
@@ -180,7 +180,7 @@ def test_view_renders_plot_gallery_and_evidence(demo_analyzer, demo_video, demo_
 
 
 def test_session_store_is_bounded():
-    from vlad.demo_app import SessionStore
+    from vlad.demo.app import SessionStore
 
     store = SessionStore(capacity=3)
     keys = [store.get(None)[0] for _ in range(5)]
@@ -190,8 +190,8 @@ def test_session_store_is_bounded():
 
 
 def test_vlad_demo_defaults_are_safe(monkeypatch, tiny_arch, tiny_weights):
-    import vlad.demo_app as demo_app
-    from vlad.cli import build_parser, main
+    import vlad.demo.app as demo_app
+    from vlad.cli.main import build_parser, main
 
     args = build_parser().parse_args(["demo"])
     assert (args.host, args.share, args.port) == ("127.0.0.1", False, 7860)
@@ -223,7 +223,7 @@ def test_vlad_demo_defaults_are_safe(monkeypatch, tiny_arch, tiny_weights):
 
 
 def test_vlad_demo_rejects_bad_limits(capsys):
-    from vlad.cli import main
+    from vlad.cli.main import main
 
     assert main(["demo", "--max-upload-mb", "0"]) == 2
     assert "--max-upload-mb must be a positive number" in capsys.readouterr().err
@@ -234,7 +234,7 @@ def test_demo_launcher_reexports_the_app():
     from pathlib import Path
 
     names = runpy.run_path(str(Path(__file__).parents[2] / "demo" / "app.py"))
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
 
     assert names["build_app"] is build_app
 
@@ -245,8 +245,8 @@ def test_end_to_end_with_the_offline_language_model(tiny_encoder, demo_video, de
     import re
 
     from tests.analysis_helpers import video_config
-    from vlad.analyzer import Analyzer
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
+    from vlad.pipeline.analyzer import Analyzer
     from vlad.reasoning.registry import load_backend
 
     analyzer = Analyzer(

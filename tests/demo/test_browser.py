@@ -46,7 +46,7 @@ def browser():
 def test_upload_plot_keyframes_and_a_grounded_answer(
     browser, demo_analyzer, demo_video, demo_calibration
 ):
-    from vlad.demo_app import build_app
+    from vlad.demo.app import build_app
 
     app = build_app(demo_analyzer)
     url = launch(app)

@@ -293,8 +293,8 @@ def test_rule_judge_reads_rule_numbers_in_order() -> None:
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared AnomalyRuler captions not present")
 def test_retrieval_with_minilm_on_real_ped2_captions() -> None:
-    from vlad.caption_eval import dataset_rules, evaluate_captions, load_caption_dataset
-    from vlad.embedders import load_embedder
+    from vlad.encoders.text import load_embedder
+    from vlad.runners.captions import dataset_rules, evaluate_captions, load_caption_dataset
 
     videos = load_caption_dataset(SHARED, "ped2")[:3]
     rules, how = dataset_rules(SHARED, "ped2", videos)

@@ -164,7 +164,7 @@ def test_kept_frames_come_from_the_pipeline_not_the_file(
     video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_encoder
 ) -> None:
     from vlad.config import VideoConfig
-    from vlad.video_pipeline import VideoDetector
+    from vlad.pipeline.video import VideoDetector
 
     keeper = FrameKeeper(max_side=64)
     detector = VideoDetector(tiny_encoder, VideoConfig(definitions=("a fire",), sample_fps=5.0))
@@ -180,7 +180,7 @@ def test_kept_frames_come_from_the_pipeline_not_the_file(
     def no_decoding(*args, **kwargs):
         raise AssertionError("the video was decoded again")
 
-    monkeypatch.setattr("vlad.video.open_video", no_decoding)
+    monkeypatch.setattr("vlad.media.video.open_video", no_decoding)
     backend = FrameReader()
     captions = FrameCaptioner(backend).caption_frames(video, [4, 12], keeper=keeper)
     assert [(c.text, c.time_s) for c in captions] == [("frame 4", 0.4), ("frame 12", 1.2)]
@@ -255,7 +255,7 @@ def test_tiny_vlm_through_the_transformers_backend(
     assert texts[0] == texts[2]
     assert captioner.captioned == 2
     # The same pixels as an image give the same caption (greedy decoding, same prompt).
-    from vlad.video import open_video
+    from vlad.media.video import open_video
 
     with open_video(video) as reader:
         pixels = reader.read_frame(5).image

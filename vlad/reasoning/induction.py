@@ -47,7 +47,7 @@ from vlad.reasoning.rules import (
 )
 
 if TYPE_CHECKING:
-    from vlad.embedders import TextEmbedder
+    from vlad.encoders.text import TextEmbedder
     from vlad.reasoning.perception import FrameCaptioner
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,8 @@ def collect_references(
         InputError: A path is missing, or no caption came out.
         ConfigError: Images or videos are given without a captioner.
     """
-    from vlad.media import iter_image_paths
-    from vlad.video import is_video_path
+    from vlad.media.image import iter_image_paths
+    from vlad.media.video import is_video_path
 
     if frames_per_video < 1:
         raise ConfigError(f"frames_per_video must be at least 1, got {frames_per_video}.")
@@ -290,7 +290,7 @@ def collect_references(
         counts["image"] += len(found)
     for video in videos:
         assert captioner is not None
-        from vlad.video import probe_video
+        from vlad.media.video import probe_video
 
         count = probe_video(video).frame_count
         if count < 1:

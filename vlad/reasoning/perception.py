@@ -8,7 +8,7 @@ reads images (transformers VLMs, vLLM, OpenAI-compatible servers).
 Captions of video frames are cached per (video file, frame index, model, prompt,
 settings) in the answer cache, so a frame captioned once is never decoded or sent again.
 Frames already decoded by the video pipeline are reused: a :class:`FrameKeeper` passed as
-``on_frame`` to :meth:`vlad.video_pipeline.VideoDetector.encode` keeps small copies of the
+``on_frame`` to :meth:`vlad.pipeline.video.VideoDetector.encode` keeps small copies of the
 sampled frames while they stream past, and :meth:`FrameCaptioner.caption_frames` takes
 them from there; only frames it lacks are read again, by random access.
 
@@ -195,7 +195,7 @@ def media_identity(path: str | os.PathLike[str]) -> dict[str, Any]:
 class FrameKeeper:
     """Keeps small copies of frames while the video pipeline decodes them.
 
-    Pass it as ``on_frame`` to :meth:`vlad.video_pipeline.VideoDetector.encode`: each
+    Pass it as ``on_frame`` to :meth:`vlad.pipeline.video.VideoDetector.encode`: each
     sampled frame is downscaled to ``max_side`` and kept until ``max_bytes`` is used;
     frames past that budget are not kept (the captioner reads them again if it needs them),
     so memory stays bounded on long videos.
@@ -214,7 +214,7 @@ class FrameKeeper:
         self.dropped = 0
 
     def __call__(self, frame: Any) -> None:
-        """Keep a copy of a decoded :class:`~vlad.video.Frame` (index, time_s, image)."""
+        """Keep a copy of a decoded :class:`~vlad.media.video.Frame` (index, time_s, image)."""
         pixels = np.asarray(downscale(Image.fromarray(frame.image), self.max_side))
         if self.used_bytes + pixels.nbytes > self.max_bytes:
             self.dropped += 1
@@ -364,7 +364,7 @@ class FrameCaptioner:
                 else:
                     to_read.append(index)
             if to_read:
-                from vlad.video import open_video
+                from vlad.media.video import open_video
 
                 with open_video(video, frames_fps=frames_fps) as reader:
                     for index in to_read:

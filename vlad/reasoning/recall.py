@@ -47,7 +47,7 @@ from vlad.scoring.memory import (
 )
 
 if TYPE_CHECKING:
-    from vlad.embedders import TextEmbedder
+    from vlad.encoders.text import TextEmbedder
 
 log = logging.getLogger(__name__)
 

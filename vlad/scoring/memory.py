@@ -4,7 +4,7 @@ Flashback (zero-shot real-time video anomaly detection) works in two stages:
 
 * **Recall** (offline): an LLM writes a pseudo-scene memory of short captions, each
   labelled normal or anomalous; here they come from a JSON-lines file
-  (:func:`build_from_captions`), are embedded by a :class:`~vlad.embedders.TextEmbedder`,
+  (:func:`build_from_captions`), are embedded by a :class:`~vlad.encoders.text.TextEmbedder`,
   near-duplicates are dropped, and the result is a :class:`MemoryIndex` saved to a folder.
 * **Respond** (online): each segment embedding retrieves its K nearest captions and its
   anomaly score is the similarity-weighted share of anomalous neighbours
@@ -68,7 +68,7 @@ import numpy as np
 from vlad.errors import ConfigError, InputError, MissingDependencyError
 
 if TYPE_CHECKING:
-    from vlad.embedders import TextEmbedder
+    from vlad.encoders.text import TextEmbedder
 
 log = logging.getLogger(__name__)
 
@@ -170,11 +170,11 @@ class MemoryManifest:
     """What ``manifest.json`` says about a memory.
 
     Attributes:
-        embedder: Name of the text embedder (see :class:`~vlad.embedders.TextEmbedder`).
+        embedder: Name of the text embedder (see :class:`~vlad.encoders.text.TextEmbedder`).
         dim: Embedding size.
         count: Number of entries.
         alpha: Anomaly penalisation the memory is meant to be queried with.
-        embedder_spec: The :func:`~vlad.embedders.load_embedder` spec it was built with,
+        embedder_spec: The :func:`~vlad.encoders.text.load_embedder` spec it was built with,
             when known, so that queries can load the same embedder.
         created: ISO-8601 UTC time of the build.
         vlad_version: Version of vlad that built it.
@@ -1529,7 +1529,7 @@ def load_query_embedder(
 
     Args:
         index: The memory.
-        spec: A :func:`~vlad.embedders.load_embedder` spec; None for the manifest's.
+        spec: A :func:`~vlad.encoders.text.load_embedder` spec; None for the manifest's.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
 
     Returns:
@@ -1539,7 +1539,7 @@ def load_query_embedder(
         InputError: No spec is given and the memory records none, or the embedder does not
             match the memory.
     """
-    from vlad.embedders import load_embedder
+    from vlad.encoders.text import load_embedder
 
     spec = spec or index.manifest.embedder_spec
     if not spec:

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vlad.encoders import ClipEncoder
+from vlad.encoders.clip import ClipEncoder
 from vlad.errors import ConfigError
-from vlad.scoring import winclip_math as wm
 from vlad.scoring.prompts import ScenePrompts, load_scene_prompts
+from vlad.scoring.winclip import math as wm
 
 
 class TextDefinedScorer:

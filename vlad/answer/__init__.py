@@ -1,0 +1,1 @@
+"""The answer: Explanation records, grounding of model text, rendering of plots and maps."""

@@ -1,0 +1,1 @@
+"""The ``vlad`` command line: one module per command; it only parses, calls and prints."""

@@ -1,0 +1,162 @@
+"""``vlad demo``: start the Gradio chat demo (:mod:`vlad.demo.app`) with safe defaults.
+
+Registered in :func:`vlad.cli.main.build_parser` by :func:`add_demo_command`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_demo_command(commands: Any) -> None:
+    """Add ``vlad demo`` to the ``vlad`` command's subparsers.
+
+    Args:
+        commands: The subparsers action of the ``vlad`` parser.
+    """
+    from vlad.cli.main import _add_clip_options
+    from vlad.demo.app import (
+        DEFAULT_CONCURRENCY,
+        DEFAULT_HOST,
+        DEFAULT_MAX_UPLOAD_MB,
+        DEFAULT_MAX_VIDEO_SECONDS,
+        DEFAULT_PORT,
+        DEFAULT_QUEUE_SIZE,
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="start the chat demo in the browser (Gradio)",
+        description=(
+            "Upload a video or image, say what counts as anomalous, and ask questions; "
+            "answers cite times, heat maps and evidence. Listens on 127.0.0.1 unless "
+            "--host says otherwise; no public link unless --share."
+        ),
+    )
+    demo.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
+    demo.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (7860)")
+    demo.add_argument(
+        "--share", action="store_true", help="also make a public gradio.live link (off)"
+    )
+    _add_clip_options(demo)
+    demo.add_argument(
+        "--llm",
+        default="offline",
+        metavar="SPEC",
+        help=(
+            "language model that words answers: offline (default, SmolLM2-135M), "
+            "transformers:NAME, gguf:FILE, openai:URL#MODEL, vllm:MODEL, or none"
+        ),
+    )
+    demo.add_argument(
+        "--embedder",
+        default=None,
+        metavar="SPEC",
+        help="text embedder for a --memory not built with this CLIP (minilm, st:PATH)",
+    )
+    demo.add_argument("--memory", type=Path, metavar="DIR", help="retrieval memory folder")
+    demo.add_argument("--rules", type=Path, metavar="FILE", help="rules file (YAML or text)")
+    demo.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="default anomaly definition when a user gives none; repeatable",
+    )
+    demo.add_argument("--scene-prompts", default="video", help="scene prompt set or YAML file")
+    demo.add_argument("--fps", type=float, default=2.0, help="video frames scored per second")
+    demo.add_argument("--threshold", type=float, default=0.5, help="anomalous at or above this")
+    demo.add_argument(
+        "--smooth", type=float, default=1.0, metavar="SIGMA", help="smoothing, seconds"
+    )
+    demo.add_argument(
+        "--max-upload-mb",
+        type=float,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest upload in MB ({DEFAULT_MAX_UPLOAD_MB:g})",
+    )
+    demo.add_argument(
+        "--max-video-seconds",
+        type=float,
+        default=DEFAULT_MAX_VIDEO_SECONDS,
+        help=f"longest video in seconds ({DEFAULT_MAX_VIDEO_SECONDS:g})",
+    )
+    demo.add_argument(
+        "--concurrency",
+        type=int,
+        default=DEFAULT_CONCURRENCY,
+        help=f"analyses and answers running at once ({DEFAULT_CONCURRENCY})",
+    )
+    demo.add_argument(
+        "--queue-size",
+        type=int,
+        default=DEFAULT_QUEUE_SIZE,
+        help=f"requests waiting at most ({DEFAULT_QUEUE_SIZE})",
+    )
+    demo.set_defaults(handler=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from vlad.config import ClipConfig, VideoConfig, WinClipConfig
+    from vlad.demo.app import build_app, launch_app
+    from vlad.errors import ConfigError
+    from vlad.pipeline.analyzer import Analyzer, AnalyzerConfig
+
+    for name in ("max_upload_mb", "max_video_seconds"):
+        if not getattr(args, name) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigError(f"{flag} must be a positive number, got {getattr(args, name)}.")
+    if args.concurrency < 1 or args.queue_size < 1:
+        raise ConfigError("--concurrency and --queue-size must be at least 1.")
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must lie between 0 and 65535, got {args.port}.")
+    config = AnalyzerConfig(
+        clip=ClipConfig(
+            arch=args.clip, weights=args.clip_weights, device=args.device, precision=args.precision
+        ),
+        video=VideoConfig(
+            definitions=tuple(args.define),
+            scene_prompts=args.scene_prompts,
+            sample_fps=args.fps,
+            smoothing_sigma_s=args.smooth,
+            threshold=args.threshold,
+        ),
+        image=WinClipConfig(threshold=args.threshold),
+        llm=args.llm,
+        embedder=args.embedder,
+    )
+    memory = rules = None
+    if args.memory is not None:
+        from vlad.scoring.memory import MemoryIndex
+
+        memory = MemoryIndex.load(args.memory)
+    if args.rules is not None:
+        from vlad.reasoning.rules import load_rules
+
+        rules = load_rules(args.rules)
+    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {args.llm}...",
+          file=sys.stderr)  # fmt: skip
+    analyzer = Analyzer.from_config(config)
+    if memory is not None:
+        analyzer.memory_mode(memory)  # a mismatched memory fails now, not per upload
+    app = build_app(
+        analyzer,
+        max_upload_mb=args.max_upload_mb,
+        max_video_seconds=args.max_video_seconds,
+        concurrency=args.concurrency,
+        queue_size=args.queue_size,
+        memory=memory,
+        rules=rules,
+    )
+    print(f"vlad demo: open http://{args.host}:{args.port} (Ctrl-C stops it)", file=sys.stderr)
+    launch_app(
+        app,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        max_upload_mb=args.max_upload_mb,
+    )
+    return 0

@@ -1,0 +1,236 @@
+"""``vlad eval captions``: frame AUC of rule deduction on captioned benchmark videos.
+
+Thin: parse, load the dataset and rules, build the models the method needs, call
+:func:`vlad.runners.captions.evaluate_captions`, print. Registered by :func:`add_eval_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vlad.reasoning.deduction_methods import METHODS
+
+DEFAULT_METHOD = "retrieval"
+
+
+def add_eval_commands(commands: Any) -> None:
+    """Add ``vlad eval captions`` to the ``vlad`` command's subparsers.
+
+    Args:
+        commands: The subparsers action of the ``vlad`` parser.
+    """
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure detection on benchmark data",
+        description="Measure vlad on benchmark data with frame labels.",
+    )
+    actions = evaluate.add_subparsers(
+        dest="eval_command", metavar="ACTION", parser_class=type(evaluate)
+    )
+    actions.required = True
+    captions = actions.add_parser(
+        "captions",
+        help="judge per-frame captions against rules; print frame AUC, AP and cost",
+        description=(
+            "Judge every frame caption of a dataset in the AnomalyRuler layout "
+            "(ROOT/NAME/test_frame/*.csv with labels, ROOT/NAME/test_frame_description/*.txt "
+            "with one caption per frame) against a rule set, and print frame AUC, AP, LLM "
+            "calls and tokens per frame and the wall time. Rules: --rules FILE, else the "
+            "dataset's rules.txt, else rules induced by --llm from each video's first frames."
+        ),
+    )
+    captions.add_argument("--root", required=True, type=Path, metavar="DIR", help="data folder")
+    captions.add_argument("--dataset", required=True, metavar="NAME", help="e.g. ped2, avenue")
+    captions.add_argument("--rules", type=Path, metavar="FILE", help="rules (YAML or rules.txt)")
+    captions.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="add an anomaly rule in your words (repeatable)",
+    )
+    captions.add_argument(
+        "--method",
+        choices=METHODS,
+        default=DEFAULT_METHOD,
+        help=(
+            "keywords: rule words counted; retrieval (default): clause retrieval of rules "
+            "with the scene prior, no LLM; hybrid: retrieval plus LLM checks of the least "
+            "certain frames; llm: the LLM judges every distinct caption"
+        ),
+    )
+    captions.add_argument(
+        "--llm",
+        default=None,
+        metavar="SPEC",
+        help="chat model for hybrid/llm or induction: offline (default), transformers:..., "
+        "gguf:FILE, openai:URL#MODEL, vllm:MODEL",
+    )
+    captions.add_argument(
+        "--embedder", default="minilm", metavar="SPEC", help="text embedder (minilm)"
+    )
+    captions.add_argument(
+        "--smooth",
+        type=float,
+        default=16.0,
+        metavar="FRAMES",
+        help="perception smoothing width in frames (16; 0 turns it off)",
+    )
+    captions.add_argument(
+        "--llm-budget",
+        type=float,
+        default=0.05,
+        metavar="CALLS",
+        help="hybrid: most LLM calls per frame, double checks included (0.05)",
+    )
+    captions.add_argument(
+        "--no-scene-prior",
+        action="store_true",
+        help="do not take the scene's frequent clauses as normal references",
+    )
+    captions.add_argument(
+        "--videos", type=int, default=None, metavar="N", help="only the first N videos"
+    )
+    captions.add_argument(
+        "--out", type=Path, metavar="FILE.jsonl", help="write one judgement per frame here"
+    )
+    captions.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    captions.add_argument("--json", action="store_true", help="print the figures as JSON")
+    captions.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    captions.set_defaults(handler=run_eval_captions)
+
+
+def run_eval_captions(args: argparse.Namespace) -> int:
+    """Run ``vlad eval captions``; return the exit status."""
+    from vlad.errors import ConfigError
+    from vlad.runners.captions import (
+        dataset_rules,
+        dataset_rules_file,
+        evaluate_captions,
+        load_caption_dataset,
+    )
+
+    if args.videos is not None and args.videos < 1:
+        raise ConfigError(f"--videos must be at least 1, got {args.videos}.")
+    if args.out is not None and args.out.exists() and args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give a file name ending in .jsonl.")
+    videos = load_caption_dataset(args.root, args.dataset)
+    if args.videos is not None:
+        videos = videos[: args.videos]
+    needs_llm = args.method in ("hybrid", "llm")
+    has_rules = args.rules is not None or dataset_rules_file(args.root, args.dataset) is not None
+    backend = _backend(args.llm) if needs_llm or not has_rules else None
+    embedder = None
+    if args.method in ("retrieval", "hybrid") or not has_rules:
+        from vlad.encoders.text import load_embedder
+
+        embedder = load_embedder(args.embedder, device=args.device)
+    rules, how = dataset_rules(
+        args.root,
+        args.dataset,
+        videos,
+        rules_path=args.rules,
+        llm=backend,
+        embedder=embedder,
+        definitions=args.define,
+    )
+    total = sum(len(v.captions) for v in videos)
+    bar = _bar(total, enabled=not args.no_progress, desc=f"{args.dataset} {args.method}")
+    done = [0]
+
+    def advance(frames: int) -> None:
+        if frames > done[0]:
+            bar.update(frames - done[0])
+            done[0] = frames
+
+    try:
+        figures, deductions = evaluate_captions(
+            videos,
+            rules,
+            method=args.method,
+            embedder=embedder,
+            backend=backend,
+            smooth=args.smooth,
+            llm_budget=args.llm_budget,
+            scene_prior=not args.no_scene_prior,
+            progress=advance,
+        )
+    finally:
+        bar.close()
+    figures = {
+        "dataset": args.dataset,
+        **figures,
+        "rules": how,
+        "rule_count": {"anomaly": len(rules.anomaly()), "normal": len(rules.normal())},
+        "llm": getattr(backend, "name", None),
+        "embedder": args.embedder if embedder is not None else None,
+    }
+    if args.out is not None:
+        _write_frames(args.out, videos, deductions)
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False))
+    else:
+        print(format_figures(figures))
+    return 0
+
+
+def _backend(spec: str | None) -> Any:
+    from vlad.reasoning.cache import AnswerCache
+    from vlad.reasoning.registry import CachedBackend, load_backend
+
+    return CachedBackend(load_backend(spec), AnswerCache())
+
+
+def _bar(total: int, *, enabled: bool, desc: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", disable=not enabled, desc=desc, leave=False)
+
+
+def _write_frames(path: Path, videos: Any, deductions: Any) -> None:
+    """One JSON line per frame, written to a temporary name and moved into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8") as stream:
+            for video, frames in zip(videos, deductions, strict=True):
+                for index, (label, deduction) in enumerate(zip(video.labels, frames, strict=True)):
+                    record = {"video": video.name, "frame": index, "label": int(label)}
+                    record.update(deduction.to_record())
+                    stream.write(json.dumps(record, ensure_ascii=False) + "\n")
+        os.replace(partial, path)
+    except BaseException:
+        # A full disk or Ctrl-C leaves neither a half-written file nor the temporary one.
+        partial.unlink(missing_ok=True)
+        raise
+
+
+def format_figures(figures: dict[str, Any]) -> str:
+    """The figures of a caption evaluation as aligned lines for people."""
+
+    def number(value: Any, digits: int = 3) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        f"dataset      {figures['dataset']} ({figures['videos']} videos, {figures['frames']} "
+        "frames)",
+        f"method       {figures['method']}",
+        f"rules        {figures['rules']} ({figures['rule_count']['anomaly']} anomaly, "
+        f"{figures['rule_count']['normal']} normal)",
+        f"frame AUC    {number(figures['auc'])}",
+        f"frame AP     {number(figures['ap'])}",
+        f"accuracy     {number(figures['accuracy'])} (verdicts at score 0.5)",
+        f"LLM calls    {figures['llm_calls_per_frame']:.4f} per frame"
+        + (f" ({figures['llm']})" if figures.get("llm") else ""),
+        f"LLM tokens   {figures['tokens_per_frame']:.2f} per frame",
+        f"wall time    {figures['wall_s']:.1f} s",
+    ]
+    if figures.get("scene_prior"):
+        lines.append(
+            f"scene prior  {figures.get('scene_references', 0)} frequent clauses as normal"
+        )
+    return "\n".join(lines)

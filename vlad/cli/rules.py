@@ -1,0 +1,373 @@
+"""``vlad rules induce|import|show`` and the ``--rules``/``--vlm`` options of ``vlad detect``.
+
+Thin: parse, build the models, call :mod:`vlad.reasoning.induction` or
+:mod:`vlad.pipeline.rules`, print. Registered by :func:`add_rules_commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vlad.errors import ConfigError, InputError
+
+if TYPE_CHECKING:
+    from vlad.reasoning.llm import ChatBackend
+    from vlad.reasoning.perception import FrameCaptioner
+    from vlad.reasoning.rules import RuleSet
+
+
+def add_rules_commands(commands: Any) -> None:
+    """Add ``vlad rules`` to the subcommands, and ``--rules``/``--vlm`` to ``vlad detect``.
+
+    Args:
+        commands: The subparsers object of the ``vlad`` parser (its ``parser_class`` is
+            used for the new parsers).
+    """
+    rules = commands.add_parser(
+        "rules",
+        help="induce, import and show rule sets (normal and anomaly rules, AnomalyRuler style)",
+        description=(
+            "A rule set lists normal and anomaly rules for one scene, as YAML you can read "
+            "and edit. Induce one from normal references with an LLM, import the AnomalyRuler "
+            "text format, or show one; apply it with 'vlad detect VIDEO --rules FILE'."
+        ),
+    )
+    actions = rules.add_subparsers(dest="rules_command", metavar="ACTION", parser_class=type(rules))
+    actions.required = True
+    induce = actions.add_parser(
+        "induce",
+        help="write rules from normal frames, videos or a caption file with an LLM",
+        description=(
+            "Describe the normal references (images and video frames through --vlm; caption "
+            "files as they are), ask the LLM per batch for normal rules, then for anomaly "
+            "rules, per category, and keep the rules that at least half of the batches agree "
+            "on (paraphrases merged by embedding similarity)."
+        ),
+    )
+    induce.add_argument(
+        "--references",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="normal images, videos, folders, or caption files (.txt one per line, .jsonl)",
+    )
+    induce.add_argument(
+        "--import",
+        dest="import_file",
+        type=Path,
+        metavar="FILE",
+        help="convert an AnomalyRuler rules.txt instead of inducing",
+    )
+    induce.add_argument("--out", required=True, type=Path, metavar="FILE", help="YAML to write")
+    induce.add_argument("--scene", default=None, metavar="TEXT", help="the scene, in words")
+    induce.add_argument("--batches", type=int, default=3, help="batches voted on (3)")
+    induce.add_argument("--per-batch", type=int, default=10, help="captions per batch (10)")
+    induce.add_argument(
+        "--rules-per-answer", type=int, default=8, help="most rules asked per answer (8)"
+    )
+    induce.add_argument(
+        "--min-votes",
+        type=int,
+        default=None,
+        help="batches a rule must come from (default: half, rounded up)",
+    )
+    induce.add_argument(
+        "--merge-threshold",
+        type=float,
+        default=0.8,
+        metavar="COS",
+        help="similarity at which two rules are one (0.8)",
+    )
+    induce.add_argument(
+        "--define",
+        action="append",
+        default=[],
+        metavar="TEXT",
+        help="an anomaly of your own, added as a rule; repeatable",
+    )
+    induce.add_argument("--llm", default="offline", metavar="SPEC", help="LLM spec (offline)")
+    induce.add_argument(
+        "--vlm", default=None, metavar="SPEC", help="vision-language model for images/videos"
+    )
+    induce.add_argument(
+        "--frames-per-video", type=int, default=8, help="frames described per video (8)"
+    )
+    induce.add_argument(
+        "--perception-prompt", default="perception", metavar="NAME|FILE", help="VLM question"
+    )
+    induce.add_argument(
+        "--induction-prompt", default="rule-induction", metavar="NAME|FILE", help="LLM prompts"
+    )
+    induce.add_argument("--embedder", default="minilm", metavar="SPEC", help="for merging")
+    induce.add_argument("--max-new-tokens", type=int, default=128, help="per LLM answer (128)")
+    induce.add_argument("--seed", type=int, default=0, help="seed of the batch sampling")
+    induce.add_argument("--no-cache", action="store_true", help="do not reuse cached answers")
+    induce.add_argument("--force", action="store_true", help="replace an existing --out file")
+    induce.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    induce.add_argument("--json", action="store_true", help="print the rule set as JSON")
+    induce.set_defaults(handler=_run_induce)
+
+    imported = actions.add_parser(
+        "import", help="convert an AnomalyRuler rules.txt into a rule set YAML"
+    )
+    imported.add_argument("file", type=Path, metavar="FILE", help="rules in the paper's format")
+    imported.add_argument("--out", required=True, type=Path, metavar="FILE", help="YAML to write")
+    imported.add_argument("--scene", default=None, metavar="TEXT", help="the scene, in words")
+    imported.add_argument(
+        "--define", action="append", default=[], metavar="TEXT", help="add an anomaly rule"
+    )
+    imported.add_argument("--force", action="store_true", help="replace an existing --out file")
+    imported.add_argument("--json", action="store_true", help="print the rule set as JSON")
+    imported.set_defaults(handler=_run_import)
+
+    show = actions.add_parser("show", help="list a rule set's rules, ids, votes and provenance")
+    show.add_argument("file", type=Path, metavar="FILE", help="rule set (YAML or paper format)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=_run_show)
+
+    detect = commands.choices.get("detect")
+    if detect is not None:
+        group = detect.add_argument_group("rules")
+        group.add_argument(
+            "--rules",
+            type=Path,
+            default=None,
+            metavar="FILE",
+            help="apply a rule set to videos: anomaly rules as definitions, cited per interval",
+        )
+        group.add_argument(
+            "--vlm",
+            default=None,
+            metavar="SPEC",
+            help="with --rules: describe each interval's peak frame as evidence",
+        )
+        group.add_argument(
+            "--perception-prompt",
+            default="perception",
+            metavar="NAME|FILE",
+            help="with --vlm: the question asked about each frame",
+        )
+
+
+def chat_backend(spec: str | None, *, cache: bool = True) -> ChatBackend:
+    """The chat backend a spec names, answering repeated questions from the answer cache."""
+    from vlad.reasoning.registry import CachedBackend, load_backend
+
+    backend = load_backend(spec)
+    if not cache:
+        return backend
+    from vlad.reasoning.cache import AnswerCache
+
+    return CachedBackend(backend, AnswerCache())
+
+
+def frame_captioner(spec: str, *, prompt: str = "perception", cache: bool = True) -> FrameCaptioner:
+    """A captioner over the vision-language model a spec names, caching captions per frame."""
+    from vlad.reasoning.perception import FrameCaptioner
+
+    caption_cache = None
+    if cache:
+        from vlad.reasoning.cache import AnswerCache
+
+        caption_cache = AnswerCache()
+    return FrameCaptioner(chat_backend(spec, cache=cache), prompt=prompt, cache=caption_cache)
+
+
+def _check_out(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise InputError(
+            f"{path} already exists; pass --force to replace it or choose another --out."
+        )
+    if path.exists() and path.is_dir():
+        raise InputError(f"{path} is a folder; give --out a file name such as rules.yaml.")
+
+
+def _run_induce(args: argparse.Namespace) -> int:
+    if args.import_file is not None:
+        args.file = args.import_file
+        return _run_import(args)
+    if not args.references:
+        raise ConfigError(
+            "vlad rules induce needs --references PATH (normal images, videos or a caption "
+            "file) or --import FILE."
+        )
+    _check_out(args.out, args.force)
+    from vlad.encoders.text import load_embedder
+    from vlad.reasoning.induction import (
+        InductionReport,
+        collect_references,
+        induce_rules,
+        load_induction_prompt,
+    )
+    from vlad.reasoning.llm import GenerationSettings
+
+    prompt = load_induction_prompt(args.induction_prompt)
+    settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
+    captioner = (
+        frame_captioner(args.vlm, prompt=args.perception_prompt, cache=not args.no_cache)
+        if args.vlm
+        else None
+    )
+    references = collect_references(
+        args.references, captioner=captioner, frames_per_video=args.frames_per_video
+    )
+    llm = chat_backend(args.llm, cache=not args.no_cache)
+    embedder = load_embedder(args.embedder)
+    from tqdm import tqdm
+
+    report = InductionReport()
+    with tqdm(
+        total=args.batches,
+        unit="batch",
+        desc="inducing rules",
+        disable=args.no_progress,
+        file=sys.stderr,
+    ) as bar:
+        rule_set = induce_rules(
+            references.captions,
+            llm,
+            embedder,
+            scene=args.scene,
+            batches=args.batches,
+            per_batch=args.per_batch,
+            rules_per_answer=args.rules_per_answer,
+            min_votes=args.min_votes,
+            merge_threshold=args.merge_threshold,
+            definitions=args.define,
+            prompt=prompt,
+            settings=settings,
+            seed=args.seed,
+            references=[str(p) for p in args.references],
+            progress=bar.update,
+            report=report,
+        )
+    path = rule_set.save(args.out)
+    if args.json:
+        print(json.dumps(rule_set.to_dict(), indent=2))
+        return 0
+    votes = args.min_votes or math.ceil(args.batches / 2)
+    print(
+        f"Wrote {path}: {len(rule_set.normal())} normal and {len(rule_set.anomaly())} anomaly "
+        f"rules from {len(references.captions)} captions ({args.batches} batches of "
+        f"{min(args.per_batch, len(references.captions))}; kept with >= {votes} votes, "
+        f"{report.proposed['normal'] + report.proposed['anomaly']} proposed, "
+        f"{report.empty_answers} of {report.answers} answers unusable)."
+    )
+    print(format_rule_set(rule_set))
+    return 0
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from vlad import __version__
+    from vlad.reasoning.rules import load_rules
+
+    _check_out(args.out, args.force)
+    rule_set = load_rules(args.file) if not args.define else _load_any(args.file)
+    provenance = {**rule_set.provenance, "imported_from": str(args.file), "vlad": __version__}
+    rule_set = replace(rule_set, scene=args.scene or rule_set.scene, provenance=provenance)
+    if args.define:
+        rule_set = rule_set.with_definitions(args.define)
+    path = rule_set.save(args.out)
+    if args.json:
+        print(json.dumps(rule_set.to_dict(), indent=2))
+        return 0
+    print(
+        f"Wrote {path}: {len(rule_set.normal())} normal and {len(rule_set.anomaly())} "
+        f"anomaly rules from {args.file}."
+    )
+    return 0
+
+
+def _load_any(path: Path) -> RuleSet:
+    """Load rules that may lack anomaly rules (definitions will add them)."""
+    from vlad.reasoning.rules import load_rules
+
+    try:
+        return load_rules(path)
+    except ConfigError as error:
+        if "has no anomaly rules" not in str(error):
+            raise
+    from vlad.reasoning.rules import RuleSet, parse_rules_text
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
+        return RuleSet.from_dict(yaml.safe_load(text), str(path))
+    return parse_rules_text(text, str(path))
+
+
+def _run_show(args: argparse.Namespace) -> int:
+    from vlad.reasoning.rules import load_rules
+
+    rule_set = load_rules(args.file)
+    if args.json:
+        print(json.dumps(rule_set.to_dict(), indent=2))
+    else:
+        print(f"{args.file}: {format_rule_set(rule_set)}")
+    return 0
+
+
+def format_rule_set(rule_set: RuleSet) -> str:
+    """A rule set as text: a summary line, then rules by kind and category with ids."""
+    lines = [
+        f"{len(rule_set)} rules ({len(rule_set.normal())} normal, "
+        f"{len(rule_set.anomaly())} anomaly)" + (f" for {rule_set.scene}" if rule_set.scene else "")
+    ]
+    provenance = rule_set.provenance
+    shown = [
+        f"{key} {provenance[key]}"
+        for key in ("model", "batches", "per_batch", "min_votes", "captions", "imported_from")
+        if key in provenance
+    ]
+    if shown:
+        lines.append("  " + ", ".join(shown))
+    for kind in ("normal", "anomaly"):
+        for category in rule_set.categories(kind):  # type: ignore[arg-type]
+            lines.append(f"{kind} / {category}:")
+            for rule in rule_set.rules:
+                if rule.kind == kind and rule.category == category:
+                    extra = f"  (votes {rule.votes})" if rule.source == "induced" else ""
+                    extra += "  (user)" if rule.source == "user" else ""
+                    lines.append(f"  {rule.id:<28} {rule.text}{extra}")
+    return "\n".join(lines)
+
+
+def video_detector(args: argparse.Namespace, encoder: Any, config: Any, **options: Any) -> Any:
+    """The video detector of ``vlad detect``: with ``--rules FILE``, one that cites rules.
+
+    Args:
+        args: The parsed ``detect`` options (``rules``, ``vlm``, ``perception_prompt``).
+        encoder: The loaded CLIP.
+        config: The video settings from the command line.
+        **options: More options of :class:`~vlad.pipeline.video.VideoDetector` (memory).
+
+    Returns:
+        A :class:`~vlad.pipeline.video.VideoDetector`, or with ``--rules`` a
+        :class:`~vlad.pipeline.rules.RulesVideoDetector`.
+
+    Raises:
+        ConfigError: ``--vlm`` is given without ``--rules``.
+    """
+    from vlad.pipeline.video import VideoDetector
+
+    rules_file = getattr(args, "rules", None)
+    vlm = getattr(args, "vlm", None)
+    if rules_file is None:
+        if vlm:
+            raise ConfigError("--vlm describes the frames that rules cite; add --rules FILE.")
+        return VideoDetector(encoder, config, **options)
+    from vlad.pipeline.rules import RulesVideoDetector, rules_video_config
+    from vlad.reasoning.rules import load_rules
+
+    rule_set = load_rules(rules_file)
+    detector = VideoDetector(encoder, rules_video_config(config, rule_set), **options)
+    captioner = frame_captioner(vlm, prompt=args.perception_prompt) if vlm else None
+    return RulesVideoDetector(detector, rule_set, captioner=captioner)

@@ -1,0 +1,1 @@
+"""Encoders: CLIP image and text towers, sentence embedders for captions."""

@@ -1,0 +1,1 @@
+"""Media: decode images and videos, sample frames, cut segments."""

@@ -1,0 +1,1 @@
+"""The pipeline: one façade from inputs to Explanation records, and chat over an analysis."""

@@ -1,0 +1,1 @@
+"""Runners: evaluation and batch work over many inputs, built on the pipeline."""
