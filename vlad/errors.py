@@ -9,7 +9,36 @@ from __future__ import annotations
 
 
 class VladError(Exception):
-    """Base class of the errors vlad reports to a person as one sentence."""
+    """Base class of the errors vlad reports to a person as one sentence.
+
+    Library code names parameters, never command-line flags: ``ConfigError("sample_fps must
+    be > 0, got 0.", param="sample_fps")``. A surface (the CLI, the demo) that knows its own
+    word for the parameter (``--fps``, a form field) translates the message with
+    :meth:`for_surface`.
+
+    Args:
+        message: One sentence naming the input or parameter and what to do.
+        param: The parameter the message is about (as the Python API names it), if any.
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+    def for_surface(self, names: dict[str, str]) -> str:
+        """The message with the parameter named as a surface names it.
+
+        Args:
+            names: Parameter name -> the surface's word for it (``{"sample_fps": "--fps"}``).
+
+        Returns:
+            The message, with the parameter's name replaced where the surface has a word for
+            it; unchanged otherwise.
+        """
+        message = str(self)
+        if self.param and self.param in names:
+            return message.replace(self.param, names[self.param])
+        return message
 
 
 class InputError(VladError):

@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vlad.errors import ConfigError, InputError
+from vlad.prompts.files import read_prompt_yaml
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
-from vlad.reasoning.prompt_files import read_prompt_yaml
 from vlad.reasoning.rules import (
     Rule,
     RuleKind,

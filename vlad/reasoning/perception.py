@@ -32,9 +32,9 @@ import numpy as np
 from PIL import Image
 
 from vlad.errors import ConfigError, InputError, VladError
+from vlad.prompts.files import read_prompt_yaml
 from vlad.reasoning.cache import AnswerCache
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
-from vlad.reasoning.prompt_files import read_prompt_yaml
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,31 @@
+"""Every run setting as a checked dataclass, gathered here; YAML or keywords in, plain dicts out.
+
+One module per concern (``clip``, ``winclip``, ``video``, ...); ``files`` turns configs into
+plain data and back. Nothing here imports torch or a model.
+"""
+
+from __future__ import annotations
+
+from vlad.config.clip import (
+    DEFAULT_CLIP_ARCH,
+    DEFAULT_CLIP_WEIGHTS,
+    LOCAL_DIR_PREFIX,
+    ClipConfig,
+    looks_like_path,
+)
+from vlad.config.files import from_mapping, load_yaml, to_dict
+from vlad.config.video import VideoConfig
+from vlad.config.winclip import WinClipConfig
+
+__all__ = [
+    "DEFAULT_CLIP_ARCH",
+    "DEFAULT_CLIP_WEIGHTS",
+    "LOCAL_DIR_PREFIX",
+    "ClipConfig",
+    "VideoConfig",
+    "WinClipConfig",
+    "from_mapping",
+    "load_yaml",
+    "looks_like_path",
+    "to_dict",
+]

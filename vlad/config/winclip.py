@@ -1,0 +1,50 @@
+"""Settings of the WinCLIP zero-/few-shot image scorer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from vlad.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WinClipConfig:
+    """Settings of the WinCLIP zero-/few-shot scorer.
+
+    Attributes:
+        class_name: The object in the images ("bottle", "metal nut", "walkway scene").
+        prompts: Name of a packaged prompt set or path of a YAML file.
+        definitions: Phrases describing what counts as anomalous (``--define``).
+        normal: Phrases describing what is normal (``--normal``).
+        replace_states: Use only the user's phrases instead of adding them to the state words.
+        scales: Window sizes in patches for the multi-scale windows (WinCLIP: 2 and 3).
+        temperature: Softmax temperature over normal/anomalous text similarity (0.07).
+        threshold: Score at or above which an image is called anomalous.
+    """
+
+    class_name: str = "object"
+    prompts: str = "winclip"
+    definitions: tuple[str, ...] = ()
+    normal: tuple[str, ...] = ()
+    replace_states: bool = False
+    scales: tuple[int, ...] = (2, 3)
+    temperature: float = 0.07
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not self.class_name.strip():
+            raise ConfigError("The class name is empty; pass what the images show, e.g. 'bottle'.")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"Temperature must be a positive number, got {self.temperature}.")
+        if not 0.0 <= self.threshold <= 1.0:  # also refuses NaN
+            raise ConfigError(f"Threshold must lie in [0, 1], got {self.threshold}.")
+        if any(s < 1 for s in self.scales):
+            raise ConfigError(f"Window scales must be positive patch counts, got {self.scales}.")
+        if any(not d.strip() for d in (*self.definitions, *self.normal)):
+            raise ConfigError("A --define or --normal phrase is empty; give it some words.")
+        if self.replace_states and not self.definitions:
+            raise ConfigError(
+                "Replacing the state words needs at least one --define phrase to use instead."
+            )
+
