@@ -422,7 +422,10 @@ def test_bomb_refused_before_decoding(tmp_path: Path) -> None:
     path = save(tmp_path / "big.png", random_rgb(20, 20))
     with pytest.raises(InputError, match="max_pixels") as exc:
         load_image(path, max_pixels=100)
-    assert_one_line(exc, "big.png", "20x20", "400", "100", "--max-pixels")
+    assert_one_line(exc, "big.png", "20x20", "400", "100", "pass a larger max_pixels")
+    # The library names the parameter; the CLI says --max-pixels.
+    assert exc.value.param == "max_pixels"
+    assert "pass a larger --max-pixels" in exc.value.for_surface({"max_pixels": "--max-pixels"})
     with pytest.raises(InputError, match="20x20"):
         load_image(path.read_bytes(), max_pixels=399)
     assert load_image(path, max_pixels=400).size == (20, 20)

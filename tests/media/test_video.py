@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import subprocess
-import threading
-import time
 import tracemalloc
 import weakref
 from pathlib import Path
@@ -28,6 +25,7 @@ from tests.videos import (
     write_video,
 )
 from vlad.errors import ConfigError, InputError
+from vlad.media.segments import segments_for
 from vlad.media.video import (
     VIDEO_EXTENSIONS,
     Frame,
@@ -36,9 +34,7 @@ from vlad.media.video import (
     open_video,
     prefetch,
     probe_video,
-    segments_for,
 )
-from vlad.types import Segment
 
 N = 50  # frames in the standard test videos: 2 s at 25 fps
 FPS = 25
@@ -366,37 +362,15 @@ def test_frame_folder_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="holds no frame images") as exc:
         open_video(empty, frames_fps=25)
     assert_one_line(exc, str(empty))
-    with pytest.raises(InputError, match=r"it is a folder; pass the frame rate .*--frames-fps"):
+    with pytest.raises(
+        InputError, match=r"it is a folder; pass the frame rate .*frames_fps"
+    ) as exc:
         open_video(empty)
+    # The library names the parameter; the CLI says --frames-fps.
+    assert exc.value.param == "frames_fps"
+    assert "--frames-fps" in exc.value.for_surface({"frames_fps": "--frames-fps"})
     with pytest.raises(ConfigError, match="frames_fps"):
         open_video(empty, frames_fps=0)
-
-
-# ----------------------------------------------------------------------------- segments
-
-
-def test_segments_exact_values() -> None:
-    info = VideoInfo("x.mp4", 25.0, 250, 10.0, 64, 48, "pyav")
-    assert segments_for(info, 4) == [
-        Segment(0, 0.0, 4.0, 0, 100),
-        Segment(1, 4.0, 8.0, 100, 200),
-        Segment(2, 8.0, 10.0, 200, 250),
-    ]
-    assert [(s.start_s, s.end_s) for s in segments_for(info, 5)] == [(0, 5), (5, 10)]
-    assert [(s.start_frame, s.end_frame) for s in segments_for(info, 5)] == [(0, 125), (125, 250)]
-    assert segments_for(info, 60) == [Segment(0, 0.0, 10.0, 0, 250)]
-    third = segments_for(VideoInfo("x", 30000 / 1001, 300, 10.01, 8, 8, "pyav"), 1 / 3)
-    assert sum(s.end_frame - s.start_frame for s in third) == 300
-    for bad in (0, -1, float("nan"), float("inf")):
-        with pytest.raises(ConfigError, match="segment_seconds"):
-            segments_for(info, bad)
-
-
-def test_segments_with_variable_frame_rate(videos: dict[str, Path]) -> None:
-    with open_video(videos["vfr.mkv"]) as reader:
-        segments = segments_for(reader.info, 1.0, timestamps=reader.timestamps())
-    assert [(s.start_frame, s.end_frame) for s in segments] == [(0, 6), (6, 10), (10, 12)]
-    assert segments[-1].end_s == pytest.approx(reader.info.duration_s)
 
 
 # ----------------------------------------------------------------------------- streaming
@@ -424,66 +398,6 @@ def test_streaming_does_not_accumulate_frames(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- prefetch
-
-
-def _wait_for_threads(count: int, timeout: float = 3.0) -> int:
-    deadline = time.monotonic() + timeout
-    while threading.active_count() > count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return threading.active_count()
-
-
-def test_prefetch_keeps_order() -> None:
-    before = threading.active_count()
-    assert list(prefetch(range(200), maxsize=3)) == list(range(200))
-    assert list(prefetch([], maxsize=1)) == []
-    assert _wait_for_threads(before) == before
-
-
-def test_prefetch_reraises_the_producer_error() -> None:
-    def broken():
-        yield 1
-        yield 2
-        raise KeyError("no such frame")
-
-    got = []
-    with pytest.raises(KeyError, match="no such frame"):
-        for item in prefetch(broken()):
-            got.append(item)
-    assert got == [1, 2]
-
-
-@pytest.mark.parametrize("how", ["close", "gc", "break"])
-def test_prefetch_early_stop_leaves_no_thread(how: str) -> None:
-    closed = threading.Event()
-
-    def endless():
-        try:
-            i = 0
-            while True:
-                yield i
-                i += 1
-        finally:
-            closed.set()
-
-    before = threading.active_count()
-    items = prefetch(endless(), maxsize=2)
-    assert threading.active_count() == before  # nothing runs before the first next()
-    if how == "break":
-        for item in items:
-            if item == 5:
-                break
-        items.close()  # what a for loop over a generator expression does on exit
-    else:
-        assert [next(items) for _ in range(5)] == [0, 1, 2, 3, 4]
-        assert threading.active_count() == before + 1
-        if how == "close":
-            items.close()
-        else:
-            del items
-            gc.collect()
-    assert _wait_for_threads(before) == before
-    assert closed.wait(1)
 
 
 def test_prefetch_of_frames_matches_direct(videos: dict[str, Path]) -> None:

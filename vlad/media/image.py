@@ -1,4 +1,4 @@
-"""Reading images (and, later, video) into the RGB pixels every stage works on.
+"""Reading images into the RGB pixels every stage works on.
 
 Images
 ------
@@ -38,9 +38,8 @@ process-wide before Python 3.14.
 Every problem with an input is an :class:`~vlad.errors.InputError` whose message is one
 line: ``Cannot read image 'x.png': the file is truncated; re-export or re-copy it.``
 
-Video
------
-Video decoding will live in this module too (a later change); it is not written yet.
+Videos and frame folders are read by :mod:`vlad.media.video` (which loads the frames of a
+folder with :func:`load_image`); :func:`iter_image_paths` lists the images of folders.
 """
 
 from __future__ import annotations
@@ -59,6 +58,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vlad.errors import InputError
+from vlad.utils.messages import exception_detail, printable
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -74,7 +74,7 @@ DEFAULT_MAX_PIXELS: int = 178_956_970
 
 Twice Pillow's default ``MAX_IMAGE_PIXELS`` (89,478,485), i.e. the size at which Pillow
 itself refuses a file: about 13,000 x 13,000 pixels, 537 MB once decoded as RGB. Pass
-``max_pixels`` (the CLI's ``--max-pixels``) to lower or raise it, or None for no vlad limit.
+``max_pixels`` to lower or raise it, or None for no vlad limit.
 """
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -85,7 +85,6 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 ImageSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | Image.Image | np.ndarray
 """What :func:`load_image` accepts."""
 
-_MAX_DETAIL_CHARS = 160
 _RE_PIL_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
 _RE_DIGITS = re.compile(r"(\d+)")
 
@@ -104,23 +103,9 @@ _SIGNATURES: tuple[tuple[bytes, str], ...] = (
 # --------------------------------------------------------------------------- messages
 
 
-def _printable(text: str) -> str:
-    """Return ``text`` with control characters (newlines included) escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
-
-
-def _error(name: str, problem: str, action: str) -> InputError:
+def _error(name: str, problem: str, action: str, *, param: str | None = None) -> InputError:
     """Build the one-line error ``Cannot read image 'name': problem; action.``."""
-    return InputError(f"Cannot read image '{_printable(name)}': {problem}; {action}.")
-
-
-def _detail(exc: BaseException) -> str:
-    """Return a short, one-line description of a Pillow or decoder exception."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    text = _printable(text).rstrip(".")
-    if len(text) > _MAX_DETAIL_CHARS:
-        text = text[: _MAX_DETAIL_CHARS - 3] + "..."
-    return text
+    return InputError(f"Cannot read image '{printable(name)}': {problem}; {action}.", param=param)
 
 
 def _too_big(name: str, size: tuple[int, int] | None, pixels: int, limit: int) -> InputError:
@@ -129,7 +114,8 @@ def _too_big(name: str, size: tuple[int, int] | None, pixels: int, limit: int) -
     return _error(
         name,
         f"it is {dims}, more than the limit of {limit:,} pixels",
-        "pass a larger max_pixels (the CLI's --max-pixels), or None, if you trust the file",
+        "pass a larger max_pixels, or None, if you trust the file",
+        param="max_pixels",
     )
 
 
@@ -223,7 +209,7 @@ def _decode_failure(
     return _error(
         name,
         f"the {what} is damaged or uses a variant of its format that Pillow cannot decode "
-        f"(Pillow: {_detail(exc)})",
+        f"(Pillow: {exception_detail(exc)})",
         "re-export it as PNG or JPEG",
     )
 
@@ -242,7 +228,8 @@ def _check_max_pixels(max_pixels: int | None) -> int | None:
     if limit < 1:
         raise InputError(
             f"max_pixels must be a positive whole number of pixels or None, got "
-            f"{_printable(repr(max_pixels))}; pass e.g. {DEFAULT_MAX_PIXELS}."
+            f"{printable(repr(max_pixels))}; pass e.g. {DEFAULT_MAX_PIXELS}.",
+            param="max_pixels",
         )
     return limit
 
@@ -325,7 +312,7 @@ def _load_path(path: Path, name: str, max_pixels: int | None) -> Image.Image:
         raise _error(name, "the file does not exist", "check the path and its spelling") from None
     except OSError as exc:
         raise _error(
-            name, f"its details cannot be read ({_detail(exc)})", "check the path"
+            name, f"its details cannot be read ({exception_detail(exc)})", "check the path"
         ) from exc
     if stat.S_ISDIR(info.st_mode):
         raise _error(
@@ -342,7 +329,8 @@ def _load_path(path: Path, name: str, max_pixels: int | None) -> Image.Image:
     except PermissionError as exc:
         raise _error(name, "permission to read it is denied", "check its permissions") from exc
     except OSError as exc:
-        raise _error(name, f"it cannot be opened ({_detail(exc)})", "check the file") from exc
+        detail = exception_detail(exc)
+        raise _error(name, f"it cannot be opened ({detail})", "check the file") from exc
     with fp:
         return _decode(fp, name, max_pixels, info.st_size, "file")
 
@@ -396,7 +384,7 @@ def _array_to_uint8(array: np.ndarray, name: str) -> np.ndarray:
         return _float_to_uint8(array, name)
     raise _error(
         name,
-        f"arrays of dtype {_printable(str(dtype))} are not supported",
+        f"arrays of dtype {printable(str(dtype))} are not supported",
         "pass a bool, integer or float array",
     )
 
@@ -505,7 +493,7 @@ def _to_rgb(image: Image.Image, name: str) -> Image.Image:
     except (ValueError, OSError) as exc:
         raise _error(
             name,
-            f"its pixel mode {_printable(mode)} cannot be converted to RGB",
+            f"its pixel mode {printable(mode)} cannot be converted to RGB",
             "re-save it as an RGB PNG or JPEG",
         ) from exc
 
@@ -571,7 +559,7 @@ def load_image(
     label = f"<{type(source).__name__}>" if name is None else name
     raise _error(
         label,
-        f"a value of type {_printable(type(source).__name__)} is not an image source",
+        f"a value of type {printable(type(source).__name__)} is not an image source",
         "pass a file path, the file's bytes, a PIL image or a numpy array",
     )
 
@@ -639,7 +627,7 @@ def _walk_images(root: Path, recursive: bool) -> Iterator[Path]:
             entries = list(os.scandir(folder))
         except OSError as exc:
             raise InputError(
-                f"Cannot list directory '{_printable(str(folder))}': {_detail(exc)}; "
+                f"Cannot list directory '{printable(str(folder))}': {exception_detail(exc)}; "
                 "check that it exists and is readable."
             ) from exc
         for entry in entries:
@@ -698,7 +686,7 @@ def iter_image_paths(
         if not text or not path.exists():
             what = "is a broken symbolic link" if path.is_symlink() else "does not exist"
             raise InputError(
-                f"Cannot find input '{_printable(text)}': it {what}; "
+                f"Cannot find input '{printable(text)}': it {what}; "
                 "check the path and its spelling."
             )
         if path.is_dir():

@@ -1,1 +1,1 @@
-"""Scorers: prompt ensembles, zero-/few-shot WinCLIP, and (later) learned prompts and memory."""
+"""Scorers: prompt ensembles, zero-/few-shot WinCLIP, text definitions, retrieval memory."""

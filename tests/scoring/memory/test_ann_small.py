@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from vlad.errors import InputError
 from vlad.scoring import memory as mem
 from vlad.scoring.memory import MemoryEntry, MemoryIndex, default_nprobe
+from vlad.scoring.memory import index as memory_index
 
 pytest.importorskip("faiss")
 
@@ -44,7 +46,7 @@ def test_small_memory_index_is_saved_and_used_by_auto_search(tmp_path, monkeypat
     def no_exact(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("auto search of a memory with an index must not be exact")
 
-    monkeypatch.setattr(mem, "exact_search", no_exact)
+    monkeypatch.setattr(memory_index, "exact_search", no_exact)
     approx = memory.search(queries, 10, alpha=0.95)[1]
     np.testing.assert_array_equal(approx, memory.search(queries, 10, alpha=0.95, method="ann")[1])
     assert approx.shape == exact.shape == (50, 10)
@@ -64,7 +66,7 @@ def test_without_an_index_a_small_memory_is_searched_exactly(monkeypatch):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(mem, "exact_search", counting)
+    monkeypatch.setattr(memory_index, "exact_search", counting)
     memory.respond(memory.embeddings[:3])
     assert calls == [1] and memory.ann is None
 
@@ -73,9 +75,9 @@ def test_query_checks_still_refuse_nan_and_zero_and_survive_huge_values():
     memory = clustered_memory(count=300)
     bad = np.zeros((2, 64), dtype=np.float32)
     bad[0, 0] = np.nan
-    with pytest.raises(mem.InputError, match="NaN or infinity"):
+    with pytest.raises(InputError, match="NaN or infinity"):
         memory.search(bad)
-    with pytest.raises(mem.InputError, match="all zeros"):
+    with pytest.raises(InputError, match="all zeros"):
         memory.search(np.zeros(64, dtype=np.float32))
     huge = memory.embeddings[:2] * np.float32(1e30)  # squares overflow float32
     np.testing.assert_array_equal(

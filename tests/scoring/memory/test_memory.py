@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.shared_data import ANOMALYRULER
+from vlad.cli.memory import format_query, format_summary
 from vlad.errors import ConfigError, InputError
 from vlad.scoring import memory as mem
 from vlad.scoring.memory import (
@@ -26,6 +27,8 @@ from vlad.scoring.memory import (
     summarize,
     top_k,
 )
+from vlad.scoring.memory import ann as memory_ann
+from vlad.scoring.memory import index as memory_index
 
 PED2_CAPTIONS = ANOMALYRULER / "ped2"
 
@@ -312,7 +315,7 @@ def test_inner_products_by_ids_with_and_without_faiss(monkeypatch):
     ids = rng.integers(0, 300, size=(7, 5))
     expected = np.einsum("qfd,qd->qf", rows[ids], queries)
     assert np.allclose(mem.inner_products_by_ids(rows, queries, ids), expected, atol=1e-5)
-    monkeypatch.setattr(mem, "faiss_available", lambda: False)
+    monkeypatch.setattr(memory_ann, "faiss_available", lambda: False)
     assert np.allclose(mem.inner_products_by_ids(rows, queries, ids), expected, atol=1e-5)
 
 
@@ -329,7 +332,7 @@ def test_missing_ann_file_falls_back_to_exact(tmp_path, caplog):
 
 def test_auto_search_uses_faiss_from_the_threshold(monkeypatch):
     pytest.importorskip("faiss")
-    monkeypatch.setattr(mem, "ANN_MIN_ENTRIES", 500)
+    monkeypatch.setattr(memory_index, "ANN_MIN_ENTRIES", 500)
     small = memory_of(clustered(400, 16), [N] * 400)
     queries = clustered(20, 16, seed=1)[:5]
     small.search(queries, 3)
@@ -380,7 +383,9 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path):
     memory.save(tmp_path / "m")
     with pytest.raises(InputError) as exc:
         memory.save(tmp_path / "m")
-    assert "--force" in one_sentence(exc)
+    assert "set overwrite to replace it" in one_sentence(exc)
+    assert exc.value.param == "overwrite"
+    assert "set --force to replace it" in exc.value.for_surface({"overwrite": "--force"})
     other = memory_of(HAND_ROWS[:2], HAND_LABELS[:2])
     other.save(tmp_path / "m", overwrite=True)
     assert MemoryIndex.load(tmp_path / "m").count == 2
@@ -396,7 +401,7 @@ def test_a_stopped_save_leaves_nothing_that_loads(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(mem.np, "save", interrupted)
+    monkeypatch.setattr(np, "save", interrupted)
     with pytest.raises(KeyboardInterrupt):
         memory.save(tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
@@ -590,7 +595,7 @@ def test_build_from_captions_dedups_and_counts(tmp_path):
     json.dumps(summary)
     kept = build_from_captions(path, embedder, progress=False, dedup_threshold=None)
     assert kept.count == 6
-    assert "normal" in mem.format_summary(summary)
+    assert "normal" in format_summary(summary)
 
 
 def test_query_checks_the_embedder(tmp_path):
@@ -607,18 +612,20 @@ def test_query_checks_the_embedder(tmp_path):
     assert [n["text"] for n in result["neighbors"]] == ["walk", "car"]
     assert result["neighbors"][1]["similarity"] == pytest.approx(0.6, abs=1e-6)
     json.dumps(result)
-    assert "walk" in mem.format_query(result)
+    assert "walk" in format_query(result)
     other = TableEmbedder({"q": [1, 0, 0]}, name="other")
     with pytest.raises(InputError) as exc:
         query(memory, "q", other)
     message = one_sentence(exc)
-    assert "'table'" in message and "'other'" in message and "--embedder table:v1" in message
+    assert "'table'" in message and "'other'" in message and "embedder spec 'table:v1'" in message
     wider = TableEmbedder({"q": [1, 0, 0, 0]})
     with pytest.raises(InputError) as exc:
         query(memory, "q", wider)
     assert "dim 4" in one_sentence(exc)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError) as exc:
         query(memory, " ", embedder)
+    assert exc.value.param == "texts"
+    assert "pass sentences in --text." in exc.value.for_surface({"texts": "--text"})
 
 
 def test_from_entries_checks(tmp_path):
@@ -701,11 +708,14 @@ def test_ensure_new_folder(tmp_path):
     (tmp_path / "old").mkdir()
     with pytest.raises(InputError) as exc:
         mem.ensure_new_folder(tmp_path / "old")
-    assert "--force" in one_sentence(exc)
+    assert "already exists" in one_sentence(exc) and exc.value.param == "overwrite"
+    assert "set --force to replace it" in exc.value.for_surface({"overwrite": "--force"})
     assert mem.ensure_new_folder(tmp_path / "old", overwrite=True) == tmp_path / "old"
     (tmp_path / "file").write_text("x")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError) as exc:
         mem.ensure_new_folder(tmp_path / "file", overwrite=True)
+    assert "is a file" in one_sentence(exc) and exc.value.param == "folder"
+    assert "choose another --out." in exc.value.for_surface({"folder": "--out"})
 
 
 def test_clip_memory_from_file_to_query(tmp_path, tiny_arch, tiny_weights):
@@ -734,4 +744,5 @@ def test_clip_memory_from_file_to_query(tmp_path, tiny_arch, tiny_weights):
     )
     with pytest.raises(InputError) as exc:
         mem.load_query_embedder(no_spec)
-    assert "--embedder SPEC" in one_sentence(exc)
+    assert "pass spec, e.g. 'minilm'." in one_sentence(exc) and exc.value.param == "spec"
+    assert "pass --embedder, e.g." in exc.value.for_surface({"spec": "--embedder"})
