@@ -7,6 +7,8 @@ never a traceback (``--debug`` shows it).
 
 from __future__ import annotations
 
+import re
+
 
 class VladError(Exception):
     """Base class of the errors vlad reports to a person as one sentence.
@@ -32,12 +34,14 @@ class VladError(Exception):
             names: Parameter name -> the surface's word for it (``{"sample_fps": "--fps"}``).
 
         Returns:
-            The message, with the parameter's name replaced where the surface has a word for
-            it; unchanged otherwise.
+            The message, with the parameter's name (as a whole word) replaced where the
+            surface has a word for it; unchanged otherwise.
         """
         message = str(self)
         if self.param and self.param in names:
-            return message.replace(self.param, names[self.param])
+            # Whole words only: ``threshold`` must not rewrite ``low_threshold``.
+            pattern = rf"(?<![\w.-]){re.escape(self.param)}(?![\w-])"
+            return re.sub(pattern, lambda _: names[self.param or ""], message)
         return message
 
 

@@ -10,8 +10,9 @@ import pytest
 
 from tests.shared_data import ANOMALYRULER
 from vlad.cli.main import main
+from vlad.data.captions import load_caption_dataset
 from vlad.errors import ConfigError, InputError
-from vlad.runners.captions import dataset_rules, load_caption_dataset
+from vlad.runners.captions import dataset_rules
 
 SHARED = ANOMALYRULER
 
@@ -139,7 +140,7 @@ def test_rules_flag_and_definitions_extend_the_rules(toy_root: Path, tmp_path: P
 def test_missing_rules_without_llm_is_one_sentence(tmp_path: Path) -> None:
     root = write_dataset(tmp_path, {"test_01": ([WALK], [0])}, rules=None)
     videos = load_caption_dataset(root, "toy")
-    with pytest.raises(ConfigError, match=r"has no rules\.txt; pass --rules FILE or an --llm"):
+    with pytest.raises(ConfigError, match=r"has no rules\.txt; pass rules_path or an llm"):
         dataset_rules(root, "toy", videos)
 
 
@@ -168,8 +169,8 @@ def test_missing_caption_file_and_folders(
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == (
-        f"vlad: There is no dataset folder {tmp_path / 'nope'}; pass --root DIR holding a "
-        "'nope' folder."
+        f"vlad: There is no dataset folder {tmp_path / 'nope'}; give a --root folder holding "
+        "a 'nope' folder."
     )
     assert "Traceback" not in err
 

@@ -105,7 +105,7 @@ def test_induce_from_images_needs_a_vlm(fake_models, tmp_path, capsys) -> None:
     args = ["rules", "induce", "--references", str(folder), "--out", str(tmp_path / "r.yaml")]
     assert main([*args, "--no-progress"]) == 2
     assert capsys.readouterr().err.startswith(
-        "vlad: The references include images or videos; pass --vlm SPEC to describe them"
+        "vlad: The references include images or videos; pass --vlm to describe them"
     )
     assert main([*args, "--vlm", "transformers:tiny", "--batches", "3", "--per-batch", "2"]) == 0
     assert fake_models["vlm_spec"] == "transformers:tiny"
@@ -117,7 +117,7 @@ def test_induce_bad_inputs(fake_models, tmp_path, capsys) -> None:
     assert main(["rules", "induce", "--out", out]) == 2
     assert capsys.readouterr().err == (
         "vlad: vlad rules induce needs --references PATH (normal images, videos or a caption "
-        "file) or --import FILE.\n"
+        "file); to convert an AnomalyRuler rules.txt use vlad rules import FILE.\n"
     )
     missing = tmp_path / "missing.txt"
     assert main(["rules", "induce", "--references", str(missing), "--out", out]) == 2
@@ -147,10 +147,13 @@ def test_import_and_show(tmp_path, capsys) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["format"] == "vlad-rules"
     assert len(data["rules"]) == 41
-    # --import on induce does the same
+    # 'rules induce --import' duplicated 'rules import' and is gone: one sentence, status 2
     other = tmp_path / "other.yaml"
-    assert main(["rules", "induce", "--import", str(source), "--out", str(other)]) == 0
-    assert load_rules(other).rules == load_rules(out).rules
+    with pytest.raises(SystemExit) as stop:
+        main(["rules", "induce", "--import", str(source), "--out", str(other)])
+    assert stop.value.code == 2
+    assert "unrecognized arguments: --import" in capsys.readouterr().err
+    assert not other.exists()
 
 
 def test_show_bad_files(tmp_path, capsys) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from vlad.reasoning.deduction_methods import METHODS
+from vlad.cli.options import add_llm_option, chat_backend, declare_outputs
+from vlad.reasoning.deduction.methods import METHODS
+from vlad.utils.io import atomic_open
 
 DEFAULT_METHOD = "retrieval"
 
@@ -63,29 +64,27 @@ def add_eval_commands(commands: Any) -> None:
             "certain frames; llm: the LLM judges every distinct caption"
         ),
     )
-    captions.add_argument(
-        "--llm",
-        default=None,
-        metavar="SPEC",
-        help="chat model for hybrid/llm or induction: offline (default), transformers:..., "
-        "gguf:FILE, openai:URL#MODEL, vllm:MODEL",
+    add_llm_option(
+        captions,
+        help="chat model for hybrid/llm or induction: offline, transformers:..., gguf:FILE, "
+        "openai:URL#MODEL, vllm:MODEL",
     )
     captions.add_argument(
-        "--embedder", default="minilm", metavar="SPEC", help="text embedder (minilm)"
+        "--embedder", default="minilm", metavar="SPEC", help="text embedder"
     )
     captions.add_argument(
         "--smooth",
         type=float,
         default=16.0,
         metavar="FRAMES",
-        help="perception smoothing width in frames (16; 0 turns it off)",
+        help="perception smoothing width in frames (0 turns it off)",
     )
     captions.add_argument(
         "--llm-budget",
         type=float,
         default=0.05,
         metavar="CALLS",
-        help="hybrid: most LLM calls per frame, double checks included (0.05)",
+        help="hybrid: most LLM calls per frame, double checks included",
     )
     captions.add_argument(
         "--no-scene-prior",
@@ -102,17 +101,14 @@ def add_eval_commands(commands: Any) -> None:
     captions.add_argument("--json", action="store_true", help="print the figures as JSON")
     captions.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     captions.set_defaults(handler=run_eval_captions)
+    declare_outputs(captions, files=("out",))
 
 
 def run_eval_captions(args: argparse.Namespace) -> int:
     """Run ``vlad eval captions``; return the exit status."""
+    from vlad.data.captions import dataset_rules_file, load_caption_dataset
     from vlad.errors import ConfigError
-    from vlad.runners.captions import (
-        dataset_rules,
-        dataset_rules_file,
-        evaluate_captions,
-        load_caption_dataset,
-    )
+    from vlad.runners.captions import dataset_rules, evaluate_captions
 
     if args.videos is not None and args.videos < 1:
         raise ConfigError(f"--videos must be at least 1, got {args.videos}.")
@@ -123,7 +119,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         videos = videos[: args.videos]
     needs_llm = args.method in ("hybrid", "llm")
     has_rules = args.rules is not None or dataset_rules_file(args.root, args.dataset) is not None
-    backend = _backend(args.llm) if needs_llm or not has_rules else None
+    backend = chat_backend(args.llm) if needs_llm or not has_rules else None
     embedder = None
     if args.method in ("retrieval", "hybrid") or not has_rules:
         from vlad.encoders.text import load_embedder
@@ -178,13 +174,6 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backend(spec: str | None) -> Any:
-    from vlad.reasoning.cache import AnswerCache
-    from vlad.reasoning.registry import CachedBackend, load_backend
-
-    return CachedBackend(load_backend(spec), AnswerCache())
-
-
 def _bar(total: int, *, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
@@ -192,21 +181,16 @@ def _bar(total: int, *, enabled: bool, desc: str) -> Any:
 
 
 def _write_frames(path: Path, videos: Any, deductions: Any) -> None:
-    """One JSON line per frame, written to a temporary name and moved into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    try:
-        with partial.open("w", encoding="utf-8") as stream:
-            for video, frames in zip(videos, deductions, strict=True):
-                for index, (label, deduction) in enumerate(zip(video.labels, frames, strict=True)):
-                    record = {"video": video.name, "frame": index, "label": int(label)}
-                    record.update(deduction.to_record())
-                    stream.write(json.dumps(record, ensure_ascii=False) + "\n")
-        os.replace(partial, path)
-    except BaseException:
-        # A full disk or Ctrl-C leaves neither a half-written file nor the temporary one.
-        partial.unlink(missing_ok=True)
-        raise
+    """One JSON line per frame, written to a temporary name and moved into place.
+
+    A full disk or Ctrl-C leaves neither a half-written file nor the temporary one.
+    """
+    with atomic_open(path, "w") as stream:
+        for video, frames in zip(videos, deductions, strict=True):
+            for index, (label, deduction) in enumerate(zip(video.labels, frames, strict=True)):
+                record = {"video": video.name, "frame": index, "label": int(label)}
+                record.update(deduction.to_record())
+                stream.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def format_figures(figures: dict[str, Any]) -> str:

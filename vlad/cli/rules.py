@@ -13,10 +13,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vlad.cli.options import add_cache_option, add_llm_option, chat_backend, declare_outputs
 from vlad.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
-    from vlad.reasoning.llm import ChatBackend
     from vlad.reasoning.perception import FrameCaptioner
     from vlad.reasoning.rules import RuleSet
 
@@ -56,19 +56,12 @@ def add_rules_commands(commands: Any) -> None:
         metavar="PATH",
         help="normal images, videos, folders, or caption files (.txt one per line, .jsonl)",
     )
-    induce.add_argument(
-        "--import",
-        dest="import_file",
-        type=Path,
-        metavar="FILE",
-        help="convert an AnomalyRuler rules.txt instead of inducing",
-    )
     induce.add_argument("--out", required=True, type=Path, metavar="FILE", help="YAML to write")
     induce.add_argument("--scene", default=None, metavar="TEXT", help="the scene, in words")
-    induce.add_argument("--batches", type=int, default=3, help="batches voted on (3)")
-    induce.add_argument("--per-batch", type=int, default=10, help="captions per batch (10)")
+    induce.add_argument("--batches", type=int, default=3, help="batches voted on")
+    induce.add_argument("--per-batch", type=int, default=10, help="captions per batch")
     induce.add_argument(
-        "--rules-per-answer", type=int, default=8, help="most rules asked per answer (8)"
+        "--rules-per-answer", type=int, default=8, help="most rules asked per answer"
     )
     induce.add_argument(
         "--min-votes",
@@ -81,7 +74,7 @@ def add_rules_commands(commands: Any) -> None:
         type=float,
         default=0.8,
         metavar="COS",
-        help="similarity at which two rules are one (0.8)",
+        help="similarity at which two rules are one",
     )
     induce.add_argument(
         "--define",
@@ -90,12 +83,12 @@ def add_rules_commands(commands: Any) -> None:
         metavar="TEXT",
         help="an anomaly of your own, added as a rule; repeatable",
     )
-    induce.add_argument("--llm", default="offline", metavar="SPEC", help="LLM spec (offline)")
+    add_llm_option(induce, default="offline")
     induce.add_argument(
         "--vlm", default=None, metavar="SPEC", help="vision-language model for images/videos"
     )
     induce.add_argument(
-        "--frames-per-video", type=int, default=8, help="frames described per video (8)"
+        "--frames-per-video", type=int, default=8, help="frames described per video"
     )
     induce.add_argument(
         "--perception-prompt", default="perception", metavar="NAME|FILE", help="VLM question"
@@ -104,13 +97,14 @@ def add_rules_commands(commands: Any) -> None:
         "--induction-prompt", default="rule-induction", metavar="NAME|FILE", help="LLM prompts"
     )
     induce.add_argument("--embedder", default="minilm", metavar="SPEC", help="for merging")
-    induce.add_argument("--max-new-tokens", type=int, default=128, help="per LLM answer (128)")
+    induce.add_argument("--max-new-tokens", type=int, default=128, help="per LLM answer")
     induce.add_argument("--seed", type=int, default=0, help="seed of the batch sampling")
-    induce.add_argument("--no-cache", action="store_true", help="do not reuse cached answers")
+    add_cache_option(induce)
     induce.add_argument("--force", action="store_true", help="replace an existing --out file")
     induce.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     induce.add_argument("--json", action="store_true", help="print the rule set as JSON")
     induce.set_defaults(handler=_run_induce)
+    declare_outputs(induce, files=("out",))
 
     imported = actions.add_parser(
         "import", help="convert an AnomalyRuler rules.txt into a rule set YAML"
@@ -124,6 +118,7 @@ def add_rules_commands(commands: Any) -> None:
     imported.add_argument("--force", action="store_true", help="replace an existing --out file")
     imported.add_argument("--json", action="store_true", help="print the rule set as JSON")
     imported.set_defaults(handler=_run_import)
+    declare_outputs(imported, files=("out",))
 
     show = actions.add_parser("show", help="list a rule set's rules, ids, votes and provenance")
     show.add_argument("file", type=Path, metavar="FILE", help="rule set (YAML or paper format)")
@@ -154,18 +149,6 @@ def add_rules_commands(commands: Any) -> None:
         )
 
 
-def chat_backend(spec: str | None, *, cache: bool = True) -> ChatBackend:
-    """The chat backend a spec names, answering repeated questions from the answer cache."""
-    from vlad.reasoning.registry import CachedBackend, load_backend
-
-    backend = load_backend(spec)
-    if not cache:
-        return backend
-    from vlad.reasoning.cache import AnswerCache
-
-    return CachedBackend(backend, AnswerCache())
-
-
 def frame_captioner(spec: str, *, prompt: str = "perception", cache: bool = True) -> FrameCaptioner:
     """A captioner over the vision-language model a spec names, caching captions per frame."""
     from vlad.reasoning.perception import FrameCaptioner
@@ -188,13 +171,10 @@ def _check_out(path: Path, force: bool) -> None:
 
 
 def _run_induce(args: argparse.Namespace) -> int:
-    if args.import_file is not None:
-        args.file = args.import_file
-        return _run_import(args)
     if not args.references:
         raise ConfigError(
             "vlad rules induce needs --references PATH (normal images, videos or a caption "
-            "file) or --import FILE."
+            "file); to convert an AnomalyRuler rules.txt use vlad rules import FILE."
         )
     _check_out(args.out, args.force)
     from vlad.encoders.text import load_embedder
@@ -338,36 +318,3 @@ def format_rule_set(rule_set: RuleSet) -> str:
                     extra += "  (user)" if rule.source == "user" else ""
                     lines.append(f"  {rule.id:<28} {rule.text}{extra}")
     return "\n".join(lines)
-
-
-def video_detector(args: argparse.Namespace, encoder: Any, config: Any, **options: Any) -> Any:
-    """The video detector of ``vlad detect``: with ``--rules FILE``, one that cites rules.
-
-    Args:
-        args: The parsed ``detect`` options (``rules``, ``vlm``, ``perception_prompt``).
-        encoder: The loaded CLIP.
-        config: The video settings from the command line.
-        **options: More options of :class:`~vlad.pipeline.video.VideoDetector` (memory).
-
-    Returns:
-        A :class:`~vlad.pipeline.video.VideoDetector`, or with ``--rules`` a
-        :class:`~vlad.pipeline.rules.RulesVideoDetector`.
-
-    Raises:
-        ConfigError: ``--vlm`` is given without ``--rules``.
-    """
-    from vlad.pipeline.video import VideoDetector
-
-    rules_file = getattr(args, "rules", None)
-    vlm = getattr(args, "vlm", None)
-    if rules_file is None:
-        if vlm:
-            raise ConfigError("--vlm describes the frames that rules cite; add --rules FILE.")
-        return VideoDetector(encoder, config, **options)
-    from vlad.pipeline.rules import RulesVideoDetector, rules_video_config
-    from vlad.reasoning.rules import load_rules
-
-    rule_set = load_rules(rules_file)
-    detector = VideoDetector(encoder, rules_video_config(config, rule_set), **options)
-    captioner = frame_captioner(vlm, prompt=args.perception_prompt) if vlm else None
-    return RulesVideoDetector(detector, rule_set, captioner=captioner)

@@ -13,7 +13,10 @@ from vlad.config.clip import (
     ClipConfig,
     looks_like_path,
 )
-from vlad.config.files import from_mapping, load_yaml, to_dict
+from vlad.config.demo import DemoLimits
+from vlad.config.files import check_known_keys, from_mapping, load_yaml, to_dict
+from vlad.config.pipeline import PipelineConfig
+from vlad.config.reasoning import DeductionConfig, InductionConfig, RecallConfig
 from vlad.config.video import VideoConfig
 from vlad.config.winclip import WinClipConfig
 
@@ -22,8 +25,14 @@ __all__ = [
     "DEFAULT_CLIP_WEIGHTS",
     "LOCAL_DIR_PREFIX",
     "ClipConfig",
+    "DeductionConfig",
+    "DemoLimits",
+    "InductionConfig",
+    "PipelineConfig",
+    "RecallConfig",
     "VideoConfig",
     "WinClipConfig",
+    "check_known_keys",
     "from_mapping",
     "load_yaml",
     "looks_like_path",

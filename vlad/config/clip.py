@@ -39,15 +39,22 @@ class ClipConfig:
 
     def __post_init__(self) -> None:
         if not self.arch and not (self.weights or "").startswith(LOCAL_DIR_PREFIX):
-            raise ConfigError("The CLIP architecture is empty; pass one such as ViT-B-16-plus-240.")
+            raise ConfigError(
+                "The CLIP architecture is empty; pass one such as ViT-B-16-plus-240.",
+                param="arch",
+            )
         if self.precision not in _PRECISIONS:
             raise ConfigError(
                 f"Unknown precision '{self.precision}'; use one of {', '.join(_PRECISIONS)}."
             )
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            # No param=: the CLI keeps "Unknown device" as it is (users and tests match it).
             raise ConfigError(f"Unknown device '{self.device}'; use auto, cpu, cuda or cuda:N.")
         if self.weights is not None and self.weights == LOCAL_DIR_PREFIX:
-            raise ConfigError("'local-dir:' needs a folder after it, e.g. local-dir:./clip.")
+            raise ConfigError(
+                "'local-dir:' needs a folder after it, e.g. local-dir:./clip.",
+                param="weights",
+            )
 
     @property
     def weights_kind(self) -> str:
@@ -65,4 +72,3 @@ def looks_like_path(text: str) -> bool:
     """Whether a weights string names a file rather than a pretrained tag."""
     suffixes = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
     return text.endswith(suffixes) or "/" in text or "\\" in text or Path(text).exists()
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from vlad.config.winclip import check_phrases
 from vlad.errors import ConfigError
 
 
@@ -50,35 +51,52 @@ class VideoConfig:
             math.isfinite(self.sample_fps) and self.sample_fps > 0
         ):
             raise ConfigError(
-                f"--fps must be a positive number of frames per second, got {self.sample_fps}."
+                "sample_fps must be a positive number of frames per second, "
+                f"got {self.sample_fps}.",
+                param="sample_fps",
             )
         if not (math.isfinite(self.segment_seconds) and self.segment_seconds > 0):
             raise ConfigError(
-                f"--segment-seconds must be a positive number, got {self.segment_seconds}."
+                f"segment_seconds must be a positive number, got {self.segment_seconds}.",
+                param="segment_seconds",
             )
         if not (math.isfinite(self.smoothing_sigma_s) and self.smoothing_sigma_s >= 0):
             raise ConfigError(
-                f"The smoothing sigma must be 0 or more seconds, got {self.smoothing_sigma_s}."
+                "The smoothing sigma smoothing_sigma_s must be 0 or more seconds, "
+                f"got {self.smoothing_sigma_s}.",
+                param="smoothing_sigma_s",
             )
         if not 0.0 <= self.threshold <= 1.0:
-            raise ConfigError(f"Threshold must lie in [0, 1], got {self.threshold}.")
+            raise ConfigError(
+                f"Threshold must lie in [0, 1], got {self.threshold}.", param="threshold"
+            )
         if self.low_threshold is not None and not 0.0 <= self.low_threshold <= self.threshold:
             raise ConfigError(
-                f"The low threshold must lie in [0, threshold={self.threshold}], "
-                f"got {self.low_threshold}."
+                f"The low threshold low_threshold must lie in [0, {self.threshold}] "
+                f"(the threshold), got {self.low_threshold}.",
+                param="low_threshold",
             )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ConfigError(f"Temperature must be a positive number, got {self.temperature}.")
+            raise ConfigError(
+                f"Temperature must be a positive number, got {self.temperature}.",
+                param="temperature",
+            )
         if self.batch_size < 1:
-            raise ConfigError(f"Batch size must be at least 1, got {self.batch_size}.")
+            raise ConfigError(
+                f"Batch size batch_size must be at least 1, got {self.batch_size}.",
+                param="batch_size",
+            )
         if self.frames_fps is not None and not (
             math.isfinite(self.frames_fps) and self.frames_fps > 0
         ):
-            raise ConfigError(f"--frames-fps must be a positive frame rate, got {self.frames_fps}.")
+            raise ConfigError(
+                f"frames_fps must be a positive frame rate, got {self.frames_fps}.",
+                param="frames_fps",
+            )
         if self.merge_gap_s < 0 or self.min_interval_s < 0:
             raise ConfigError("Merge gap and minimum interval length cannot be negative.")
-        if any(not d.strip() for d in (*self.definitions, *self.normal)):
-            raise ConfigError("A --define or --normal phrase is empty; give it some words.")
+        check_phrases(self.definitions, "definitions")
+        check_phrases(self.normal, "normal")
 
     @property
     def hysteresis_low(self) -> float:

@@ -34,17 +34,39 @@ class WinClipConfig:
 
     def __post_init__(self) -> None:
         if not self.class_name.strip():
-            raise ConfigError("The class name is empty; pass what the images show, e.g. 'bottle'.")
+            raise ConfigError(
+                "The class name is empty; pass what the images show, e.g. 'bottle'.",
+                param="class_name",
+            )
         if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ConfigError(f"Temperature must be a positive number, got {self.temperature}.")
+            raise ConfigError(
+                f"Temperature must be a positive number, got {self.temperature}.",
+                param="temperature",
+            )
         if not 0.0 <= self.threshold <= 1.0:  # also refuses NaN
-            raise ConfigError(f"Threshold must lie in [0, 1], got {self.threshold}.")
+            raise ConfigError(
+                f"Threshold must lie in [0, 1], got {self.threshold}.", param="threshold"
+            )
         if any(s < 1 for s in self.scales):
             raise ConfigError(f"Window scales must be positive patch counts, got {self.scales}.")
-        if any(not d.strip() for d in (*self.definitions, *self.normal)):
-            raise ConfigError("A --define or --normal phrase is empty; give it some words.")
+        check_phrases(self.definitions, "definitions")
+        check_phrases(self.normal, "normal")
         if self.replace_states and not self.definitions:
             raise ConfigError(
-                "Replacing the state words needs at least one --define phrase to use instead."
+                "Replacing the state words needs at least one definitions phrase to use instead.",
+                param="definitions",
             )
 
+
+def check_phrases(phrases: tuple[str, ...], param: str) -> None:
+    """Refuse an empty phrase among definitions or normal phrases, naming the parameter.
+
+    Args:
+        phrases: The phrases.
+        param: The parameter they were given as (``definitions`` or ``normal``).
+
+    Raises:
+        ConfigError: A phrase is empty or only spaces.
+    """
+    if any(not phrase.strip() for phrase in phrases):
+        raise ConfigError(f"A phrase in {param} is empty; give it some words.", param=param)

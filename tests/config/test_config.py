@@ -11,7 +11,9 @@ from vlad.config import (
     DEFAULT_CLIP_ARCH,
     DEFAULT_CLIP_WEIGHTS,
     ClipConfig,
+    VideoConfig,
     WinClipConfig,
+    check_known_keys,
     from_mapping,
     load_yaml,
     looks_like_path,
@@ -149,14 +151,23 @@ def test_winclip_config_scales(scales):
     "kwargs", [{"definitions": ("cracked {}", "  ")}, {"normal": ("",)}, {"definitions": ("\n",)}]
 )
 def test_winclip_config_empty_phrase(kwargs):
-    with pytest.raises(ConfigError, match="A --define or --normal phrase is empty; give it"):
+    param = next(iter(kwargs))
+    with pytest.raises(ConfigError, match=f"A phrase in {param} is empty; give it") as info:
         WinClipConfig(**kwargs)
+    assert info.value.param == param
+    assert "--" not in str(info.value)
 
 
 def test_winclip_config_replace_states_needs_definitions():
-    with pytest.raises(ConfigError, match="Replacing the state words needs at least one --define"):
+    with pytest.raises(
+        ConfigError, match="Replacing the state words needs at least one definitions phrase"
+    ) as info:
         WinClipConfig(replace_states=True)
-    with pytest.raises(ConfigError, match="needs at least one --define"):
+    assert info.value.param == "definitions"
+    assert info.value.for_surface({"definitions": "--define"}) == (
+        "Replacing the state words needs at least one --define phrase to use instead."
+    )
+    with pytest.raises(ConfigError, match="needs at least one definitions phrase"):
         WinClipConfig(replace_states=True, normal=("shiny {}",))
     config = WinClipConfig(replace_states=True, definitions=("cracked {}",))
     assert config.replace_states
@@ -235,3 +246,91 @@ def test_load_yaml_not_utf8(tmp_path):
     path.write_bytes(b"\xff\xfe\x00\x81 not text")
     with pytest.raises(ConfigError, match=r"Config file '.*b\.yaml' is not UTF-8 text; save it"):
         load_yaml(path)
+
+
+# --- errors name parameters, never flags ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, param, message",
+    [
+        ({"sample_fps": 0.0}, "sample_fps", "sample_fps must be a positive number of frames"),
+        ({"sample_fps": float("nan")}, "sample_fps", "sample_fps must be a positive number"),
+        ({"segment_seconds": -1.0}, "segment_seconds", "segment_seconds must be a positive"),
+        ({"frames_fps": 0.0}, "frames_fps", "frames_fps must be a positive frame rate, got 0.0"),
+        ({"smoothing_sigma_s": -1.0}, "smoothing_sigma_s", "smoothing_sigma_s must be 0 or more"),
+        ({"threshold": 1.5}, "threshold", r"Threshold must lie in \[0, 1\], got 1.5"),
+        ({"low_threshold": 0.9}, "low_threshold", r"low_threshold must lie in \[0, 0.5\]"),
+        ({"batch_size": 0}, "batch_size", "batch_size must be at least 1, got 0"),
+        ({"definitions": ("",)}, "definitions", "A phrase in definitions is empty"),
+        ({"normal": ("  ",)}, "normal", "A phrase in normal is empty"),
+    ],
+)
+def test_video_config_errors_name_the_parameter(kwargs, param, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        VideoConfig(**kwargs)
+    assert info.value.param == param
+    assert "--" not in str(info.value)
+
+
+def test_video_config_errors_translate_to_flags():
+    with pytest.raises(ConfigError) as info:
+        VideoConfig(sample_fps=0.0)
+    assert info.value.for_surface({"sample_fps": "--fps"}) == (
+        "--fps must be a positive number of frames per second, got 0.0."
+    )
+    with pytest.raises(ConfigError) as info:
+        VideoConfig(low_threshold=0.9)
+    # whole words only: the threshold in the text is not the parameter low_threshold
+    assert info.value.for_surface({"low_threshold": "--low-threshold"}) == (
+        "The low threshold --low-threshold must lie in [0, 0.5] (the threshold), got 0.9."
+    )
+
+
+# --- nested mappings -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _Outer:
+    clip: ClipConfig = dataclasses.field(default_factory=ClipConfig)
+    video: VideoConfig | None = None
+    name: str = "run"
+    scales: tuple[int, ...] = (1,)
+
+
+def test_from_mapping_builds_nested_sub_configs():
+    config = from_mapping(
+        _Outer,
+        {
+            "clip": {"arch": "ViT-B-32", "weights": None, "device": "cpu"},
+            "video": {"sample_fps": 4, "definitions": ["a fight"]},
+            "scales": [2, 3],
+        },
+    )
+    assert config.clip == ClipConfig(arch="ViT-B-32", weights=None, device="cpu")
+    assert config.video == VideoConfig(sample_fps=4, definitions=("a fight",))
+    assert config.scales == (2, 3)
+    assert config.name == "run"
+    assert from_mapping(_Outer, to_dict(config)) == config
+    assert to_dict(config)["video"]["definitions"] == ["a fight"]
+
+
+def test_from_mapping_nested_errors_name_the_field():
+    with pytest.raises(
+        ConfigError, match=r"Unknown setting\(s\) fps for VideoConfig; known ones are batch_size"
+    ) as info:
+        from_mapping(_Outer, {"video": {"fps": 3}})
+    assert info.value.param == "fps"
+    with pytest.raises(ConfigError, match="sample_fps must be a positive number") as info:
+        from_mapping(_Outer, {"video": {"sample_fps": -1}})
+    assert info.value.param == "sample_fps"
+
+
+def test_check_known_keys_names_where():
+    check_known_keys(ClipConfig, {"arch": "x"})
+    with pytest.raises(
+        ConfigError,
+        match=r"Unknown setting\(s\) model for section 'clip' of a\.yaml; known ones are arch, "
+        r"device, precision, weights\.",
+    ):
+        check_known_keys(ClipConfig, {"model": "x"}, where="section 'clip' of a.yaml")
