@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vlad.data.captions import load_caption_dataset
 from vlad.encoders.text import load_embedder
 from vlad.metrics import frame_ap, frame_auc
 from vlad.reasoning.deduction import RuleDeducer
-from vlad.runners.captions import dataset_rules, load_caption_dataset
+from vlad.runners.captions import dataset_rules
 
 
 class CachingEmbedder:

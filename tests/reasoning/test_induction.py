@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from vlad.config.reasoning import InductionConfig
 from vlad.errors import ConfigError, InputError
 from vlad.reasoning.induction import (
     Candidate,
@@ -110,6 +111,39 @@ def test_packaged_prompt() -> None:
     }
     assert "{captions}" in prompt.normal
     assert "{rules}" in prompt.anomaly
+    assert prompt.scene_line == "The camera watches {scene}.\n"
+    assert prompt.none_listed == "(none listed)"
+
+
+def test_a_user_prompt_sets_the_scene_line_and_keeps_the_defaults_it_omits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "kind: induction\nname: mine\ncategories: {human activity: human activities}\n"
+        "scene_line: 'Scene: {scene}. '\n"
+        "normal: '{scene}N {captions} {category} {count}'\nanomaly: '{scene}A {rules}'\n"
+    )
+    prompt = load_induction_prompt(path)
+    assert (prompt.name, prompt.none_listed) == ("mine", "(none listed)")
+    # Nothing usable comes back (the scripted answers key on the category's words only).
+    llm = ScriptedLLM({("normal", c, 0): "" for c in ("human activities", "non-human objects")})
+    rules = induce_rules(
+        ["a man walks"],
+        llm,
+        WordEmbedder(),
+        scene="a lot.",
+        batches=1,
+        per_batch=1,
+        prompt=prompt,
+        definitions=["a fire"],
+    )
+    assert [r.text for r in rules.anomaly()] == ["a fire"]
+    asked = [c[-1]["content"] for calls in llm.calls for c in calls]
+    assert asked == [
+        "Scene: a lot. N - a man walks human activities 8",
+        "Scene: a lot. A (none listed)",
+    ]
 
 
 def test_sample_batches() -> None:
@@ -218,9 +252,11 @@ def test_too_few_rules_is_one_clear_error() -> None:
     message = str(info.value)
     assert message.startswith(
         "The LLM scripted produced no anomaly rule that 2 of 3 batches agree on "
-        "(6 proposed, 0 of 12 answers unusable); use a stronger --llm"
+        "(6 proposed, 0 of 12 answers unusable); use a stronger LLM"
     )
-    assert message.endswith("or add anomalies with --define.")
+    assert message.endswith("or add anomalies as definitions.")
+    assert info.value.param == "min_votes"
+    assert "lower --min-votes" in info.value.for_surface({"min_votes": "--min-votes"})
     unparseable = {key: "I do not know.\n" for key in ANSWERS}
     with pytest.raises(ConfigError, match=r"\(0 proposed, 12 of 12 answers unusable\)"):
         induce_rules(CAPTIONS, ScriptedLLM(unparseable), WordEmbedder(), batches=3, per_batch=2)
@@ -239,15 +275,23 @@ def test_too_few_rules_is_one_clear_error() -> None:
 @pytest.mark.parametrize(
     ("options", "match"),
     [
-        ({"batches": 0}, r"^--batches must be at least 1, got 0\.$"),
-        ({"per_batch": 0}, r"^--per-batch must be at least 1, got 0\.$"),
-        ({"min_votes": 4}, r"^--min-votes must lie in \[1, 3\] \(the batches\), got 4\.$"),
-        ({"merge_threshold": 0.0}, r"^--merge-threshold must lie in \(0, 1\], got 0\.0\.$"),
+        ({"batches": 0}, r"^batches must be at least 1, got 0\.$"),
+        ({"per_batch": 0}, r"^per_batch must be at least 1, got 0\.$"),
+        ({"min_votes": 4}, r"^min_votes must lie in \[1, 3\] \(the batches\), got 4\.$"),
+        ({"merge_threshold": 0.0}, r"^merge_threshold must lie in \(0, 1\], got 0\.0\.$"),
     ],
 )
 def test_bad_settings(options: dict, match: str) -> None:
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(ConfigError, match=match) as info:
         induce_rules(CAPTIONS, ScriptedLLM(), WordEmbedder(), **{"batches": 3, **options})
+    # The error names the parameter; the CLI says its flag (``--per-batch``) instead.
+    [param] = options
+    assert info.value.param == param
+    flag = "--" + param.replace("_", "-")
+    assert info.value.for_surface({param: flag}).startswith(f"{flag} must")
+    # The same settings as a config refuse the same way.
+    with pytest.raises(ConfigError, match=match):
+        InductionConfig(**{"batches": 3, **options})
 
 
 def test_no_captions() -> None:
@@ -296,7 +340,9 @@ def test_bad_references(tmp_path: Path) -> None:
         read_caption_file(wrong)
     image = tmp_path / "frame.png"
     Image.new("RGB", (8, 8)).save(image)
-    with pytest.raises(ConfigError, match=r"^The references include images or videos; pass --vlm"):
+    with pytest.raises(
+        ConfigError, match=r"^The references include images or videos; pass captioner"
+    ):
         collect_references([image])
 
 

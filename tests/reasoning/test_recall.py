@@ -20,6 +20,7 @@ from vlad.reasoning.recall import (
     RecallConfig,
     RecallRequest,
     build_scene_memory,
+    load_recall_prompt,
     parse_caption_lines,
     recall_captions,
     recall_prompt,
@@ -267,15 +268,19 @@ def test_build_scene_memory_saves_and_loads(tmp_path):
     ("options", "message"),
     [
         ({"scene": " "}, "scene is empty"),
-        ({"size": 1}, "--size must be at least 2"),
-        ({"size": 4, "definitions": ("a", "b", "c")}, "raise --size"),
-        ({"definitions": ("",)}, "--define text is empty"),
+        ({"size": 1}, "^size must be at least 2 captions, got 1"),
+        ({"size": 4, "definitions": ("a", "b", "c")}, "raise size"),
+        ({"definitions": ("",)}, "One of the definitions is empty"),
         ({"max_rounds": 0}, "max_rounds must be at least 1"),
+        ({"dedup_threshold": 1.5}, r"dedup_threshold must lie in \[-1, 1\], got 1.5"),
     ],
 )
 def test_bad_configs_are_one_sentence(options, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as info:
         RecallConfig(**{"scene": SCENE, **options})
+    # Errors name the parameter, so a surface can say its own word for it.
+    param = "size" if "size" in options else next(iter(options))
+    assert info.value.param == param
 
 
 @pytest.mark.slow
@@ -301,3 +306,33 @@ def test_offline_llm_recalls_a_small_memory(tmp_path: Path):
     sources = {memory.entry(i).source for i in range(memory.count)}
     assert sources == {"user", f"llm:{backend.name}"}
     assert all(1 < len(memory.entry(i).text.split()) <= 20 for i in range(memory.count))
+
+
+def test_packaged_recall_prompt_gives_the_historic_request() -> None:
+    prompt = load_recall_prompt()
+    conversation = recall_prompt(
+        "a walkway",
+        RecallRequest("anomalous", "environment"),
+        count=3,
+        max_words=12,
+        other_side=["A man walks"],
+        prompt=prompt,
+    )
+    assert conversation[0]["content"] == (
+        "You write short captions of events seen by a surveillance camera. "
+        "Write one event per line and nothing else."
+    )
+    assert conversation[1]["content"] == (
+        "Scene: a walkway.\nWrite 3 short captions of anomalous events: unusual, dangerous or "
+        "forbidden things that should raise an alarm in this scene, about the environment: "
+        "weather, light, fire, water, the state of the place. One event per line, at most 12 "
+        "words each, no numbering, no other text.\nThese are normal events; your events must "
+        "be clearly different from them:\n- A man walks"
+    )
+
+
+def test_a_recall_prompt_without_its_fields_is_refused(tmp_path: Path) -> None:
+    recall = tmp_path / "recall.yaml"
+    recall.write_text("kind: recall\nsystem: s\n")
+    with pytest.raises(ConfigError, match=r"^Recall prompt file .*recall\.yaml needs 'categories'"):
+        load_recall_prompt(recall)

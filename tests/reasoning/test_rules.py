@@ -186,8 +186,9 @@ def test_with_definitions() -> None:
     assert len(_sample()) == 3
     again = rules.with_definitions(["a cat"])
     assert again.rules[-1].id == "anomaly-user-definition-3"
-    with pytest.raises(ConfigError, match=r"^A --define definition is empty; "):
+    with pytest.raises(ConfigError, match=r"^One of the definitions is empty; ") as info:
         rules.with_definitions([" "])
+    assert info.value.param == "definitions"
 
 
 def test_to_text_parses_back() -> None:
@@ -229,8 +230,10 @@ def test_bad_files(tmp_path: Path) -> None:
         load_rules(no_rules)
     normal_only = tmp_path / "normal.yaml"
     normal_only.write_text("rules:\n  - {kind: normal, text: walking}\n")
-    with pytest.raises(ConfigError, match=r"has no anomaly rules; add at least one"):
+    with pytest.raises(ConfigError, match=r"has no anomaly rules; add at least one") as info:
         load_rules(normal_only)
+    assert str(info.value).endswith("(kind: anomaly) or pass definitions.")
+    assert info.value.for_surface({"definitions": "--define"}).endswith("or pass --define.")
     bad_kind = tmp_path / "kind.yaml"
     bad_kind.write_text("rules:\n  - {kind: weird, text: walking}\n")
     with pytest.raises(ConfigError, match=r"^Rule 1 of .*kind.yaml has kind 'weird'; "):

@@ -241,7 +241,9 @@ def test_load_prompt_set_name_defaults_to_file_stem(tmp_path):
 
 
 def test_unknown_set_name_lists_the_known_ones():
-    with pytest.raises(ConfigError, match=r"Unknown prompt set 'no-such-set'; use one of ") as info:
+    with pytest.raises(
+        ConfigError, match=r"^Unknown WinCLIP prompt 'no-such-set'; use one of "
+    ) as info:
         load_prompt_set("no-such-set")
     message = str(info.value)
     for name in available_prompt_sets():
@@ -251,7 +253,7 @@ def test_unknown_set_name_lists_the_known_ones():
 
 def test_missing_yaml_file(tmp_path):
     path = tmp_path / "missing.yaml"
-    with pytest.raises(ConfigError, match=r"Prompt file '.*missing\.yaml' does not exist"):
+    with pytest.raises(ConfigError, match=r"^WinCLIP prompt file .*missing\.yaml does not exist"):
         load_prompt_set(path)
 
 

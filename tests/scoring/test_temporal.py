@@ -39,6 +39,28 @@ def test_gaussian_smooth_zero_sigma_is_identity_and_bad_sigma_refused():
             temporal.gaussian_smooth(np.arange(3.0), values, bad)
 
 
+def test_smooth_frames_exact_values() -> None:
+    # One smoothing for deduction too: gaussian_smooth on frame numbers (4 sigma, ends
+    # renormalised), the rule deduction's perception smoothing.
+    assert np.allclose(temporal.smooth_frames(np.full(7, 0.3), 2.0), 0.3)
+    impulse = np.zeros(9)
+    impulse[4] = 1.0
+    out = temporal.smooth_frames(impulse, 1.0)
+    weight = [math.exp(-0.5 * k * k) for k in range(5)]
+    assert out[4] == pytest.approx(1 / (weight[0] + 2 * sum(weight[1:])))
+    # Frame 3 sees frames 0..7 (frame -1 does not exist): offsets -3..4.
+    assert out[3] == pytest.approx(out[5])
+    assert out[3] == pytest.approx(weight[1] / (weight[0] + 2 * sum(weight[1:4]) + weight[4]))
+    # The first frame sees frames 0..4 only: its weights are renormalised over them.
+    assert out[0] == pytest.approx(weight[4] / sum(weight))
+    assert np.array_equal(out, temporal.gaussian_smooth(np.arange(9.0), impulse, 1.0))
+    assert np.array_equal(temporal.smooth_frames(impulse, 0), impulse)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ConfigError, match="zero or more frames, got") as info:
+            temporal.smooth_frames(impulse, bad)
+        assert info.value.param == "smooth"
+
+
 def test_hysteresis_keeps_dips_above_low_and_needs_high_to_open():
     values = np.array([0.1, 0.45, 0.7, 0.5, 0.65, 0.3, 0.55, 0.45, 0.2, 0.8])
     assert temporal.hysteresis_runs(values, high=0.6, low=0.4) == [(1, 5), (9, 10)]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from vlad.prompts.files import read_prompt_yaml
+from vlad.prompts.files import (
+    load_prompt_text,
+    packaged_prompt_dir,
+    packaged_prompt_names,
+    read_prompt_yaml,
+)
 
-__all__ = ["read_prompt_yaml"]
+__all__ = ["load_prompt_text", "packaged_prompt_dir", "packaged_prompt_names", "read_prompt_yaml"]

@@ -22,17 +22,21 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vlad.config.reasoning import (
+    DEFAULT_INDUCTION_PROMPT,
+    DEFAULT_MERGE_THRESHOLD,
+    InductionConfig,
+)
 from vlad.errors import ConfigError, InputError
 from vlad.prompts.files import read_prompt_yaml
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
@@ -52,8 +56,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INDUCTION_PROMPT = "rule-induction"
-DEFAULT_MERGE_THRESHOLD = 0.8
+INDUCTION_KIND = "Induction"
+DEFAULT_SCENE_LINE = "The camera watches {scene}.\n"
+DEFAULT_NONE_LISTED = "(none listed)"
 CAPTION_SUFFIXES = (".txt", ".jsonl")
 MAX_RULE_WORDS = 25
 _CHATTER = re.compile(
@@ -75,6 +80,9 @@ class InductionPrompt:
         categories: Category name (stored on rules) -> its words in the prompts.
         normal: Template asking for normal rules from ``{captions}``.
         anomaly: Template asking for anomaly rules compared with ``{rules}``.
+        scene_line: The sentence naming the scene (``{scene}`` in the templates); its own
+            ``{scene}`` is the scene in words. Empty when no scene is given.
+        none_listed: What ``{rules}`` says when a batch found no normal rule.
     """
 
     name: str
@@ -83,6 +91,8 @@ class InductionPrompt:
     categories: dict[str, str]
     normal: str
     anomaly: str
+    scene_line: str = DEFAULT_SCENE_LINE
+    none_listed: str = DEFAULT_NONE_LISTED
 
     def __post_init__(self) -> None:
         if not self.categories:
@@ -102,7 +112,7 @@ def load_induction_prompt(
     Raises:
         ConfigError: The file is missing or malformed.
     """
-    data, source = read_prompt_yaml(name_or_path, "Induction")
+    data, source = read_prompt_yaml(name_or_path, INDUCTION_KIND)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("normal"), str)
@@ -119,6 +129,8 @@ def load_induction_prompt(
         categories={str(k): str(v) for k, v in data["categories"].items()},
         normal=data["normal"],
         anomaly=data["anomaly"],
+        scene_line=str(data.get("scene_line", DEFAULT_SCENE_LINE)),
+        none_listed=str(data.get("none_listed", DEFAULT_NONE_LISTED)),
     )
 
 
@@ -281,8 +293,9 @@ def collect_references(
             images.append(path)
     if (images or videos) and captioner is None:
         raise ConfigError(
-            "The references include images or videos; pass --vlm SPEC to describe them, "
-            "or give a caption file (.txt or .jsonl)."
+            "The references include images or videos; pass captioner to describe them, "
+            "or give a caption file (.txt or .jsonl).",
+            param="captioner",
         )
     if images and captioner is not None:
         found = captioner.caption_images(images)
@@ -302,7 +315,10 @@ def collect_references(
         counts["video frame"] += len(found)
     unique = tuple(dict.fromkeys(c for c in captions if c.strip()))
     if not unique:
-        raise InputError("The references gave no captions; check the files or the --vlm model.")
+        raise InputError(
+            "The references gave no captions; check the files or the captioner.",
+            param="captioner",
+        )
     return References(unique, tuple(str(p) for p in paths), counts)
 
 
@@ -445,8 +461,10 @@ def aggregate(
     return rules
 
 
-def _scene_line(scene: str | None) -> str:
-    return f"The camera watches {scene.strip().rstrip('.')}.\n" if scene and scene.strip() else ""
+def _scene_line(template: InductionPrompt, scene: str | None) -> str:
+    if not scene or not scene.strip():
+        return ""
+    return template.scene_line.format(scene=scene.strip().rstrip("."))
 
 
 def _conversation(system: str, text: str) -> Conversation:
@@ -461,40 +479,32 @@ def induce_rules(
     captions: Sequence[str],
     llm: ChatBackend,
     embedder: TextEmbedder,
+    config: InductionConfig | None = None,
     *,
-    scene: str | None = None,
-    batches: int = 3,
-    per_batch: int = 10,
-    rules_per_answer: int = 8,
-    min_votes: int | None = None,
-    merge_threshold: float = DEFAULT_MERGE_THRESHOLD,
-    definitions: Sequence[str] = (),
-    prompt: str | os.PathLike[str] | InductionPrompt = DEFAULT_INDUCTION_PROMPT,
+    prompt: str | os.PathLike[str] | InductionPrompt | None = None,
     settings: GenerationSettings | None = None,
-    seed: int = 0,
     references: Sequence[str] = (),
     progress: Callable[[int], None] | None = None,
     report: InductionReport | None = None,
+    **options: Any,
 ) -> RuleSet:
     """Induce normal and anomaly rules from descriptions of normal frames.
+
+    The settings are an :class:`~vlad.config.InductionConfig`; its fields may also be given
+    as keywords (``batches=3, per_batch=10``), which override the config's.
 
     Args:
         captions: Descriptions of normal frames.
         llm: The chat model that writes rules.
         embedder: Embeds rules to merge paraphrases (MiniLM by default in the CLI).
-        scene: The scene in words, e.g. "a university campus walkway".
-        batches: Number of batches (B) whose rules are voted on.
-        per_batch: Captions per batch (N).
-        rules_per_answer: Most rules asked for (and kept) per answer.
-        min_votes: Fewest batches a rule must come from (default ``ceil(B / 2)``).
-        merge_threshold: Cosine similarity at which two rules are paraphrases.
-        definitions: The user's own anomaly definitions, added as anomaly rules.
-        prompt: Induction prompt (name, YAML path or loaded).
-        settings: Generation settings (default: greedy, 128 new tokens).
-        seed: Seed of the batch sampling.
+        config: Scene, batches, votes, merge threshold, definitions, prompt, seed.
+        prompt: An already loaded induction prompt, or a name or path (overrides
+            ``config.prompt``).
+        settings: Generation settings (default: greedy, ``config.max_new_tokens`` tokens).
         references: The reference paths, for the provenance.
         progress: Called with 1 after each batch.
         report: Filled with counts.
+        **options: :class:`~vlad.config.InductionConfig` fields, overriding ``config``.
 
     Returns:
         The rule set, with provenance.
@@ -503,24 +513,27 @@ def induce_rules(
         ConfigError: A setting is out of range, or too few rules were produced.
         InputError: There are no captions.
     """
-    if batches < 1:
-        raise ConfigError(f"--batches must be at least 1, got {batches}.")
-    if per_batch < 1:
-        raise ConfigError(f"--per-batch must be at least 1, got {per_batch}.")
-    if rules_per_answer < 1:
-        raise ConfigError(f"rules_per_answer must be at least 1, got {rules_per_answer}.")
-    votes_needed = math.ceil(batches / 2) if min_votes is None else min_votes
-    if not 1 <= votes_needed <= batches:
-        raise ConfigError(f"--min-votes must lie in [1, {batches}] (the batches), got {min_votes}.")
-    if not 0 < merge_threshold <= 1:
-        raise ConfigError(f"--merge-threshold must lie in (0, 1], got {merge_threshold}.")
+    if options:
+        unknown = sorted(set(options) - {f.name for f in fields(InductionConfig)})
+        if unknown:
+            raise TypeError(f"induce_rules() got an unexpected keyword argument '{unknown[0]}'")
+        config = replace(config, **options) if config is not None else InductionConfig(**options)
+    config = config or InductionConfig()
+    scene, batches, per_batch = config.scene, config.batches, config.per_batch
+    rules_per_answer, merge_threshold, seed = (
+        config.rules_per_answer,
+        config.merge_threshold,
+        config.seed,
+    )
+    votes_needed = config.votes_needed
     captions = [c for c in captions if c.strip()]
     if not captions:
         raise InputError("There are no reference captions to induce rules from; give some.")
+    prompt = config.prompt if prompt is None else prompt
     template = prompt if isinstance(prompt, InductionPrompt) else load_induction_prompt(prompt)
-    settings = settings or GenerationSettings(max_new_tokens=128)
+    settings = settings or GenerationSettings(max_new_tokens=config.max_new_tokens)
     report = report if report is not None else InductionReport()
-    scene_line = _scene_line(scene)
+    scene_line = _scene_line(template, scene)
     candidates: list[Candidate] = []
     chosen = sample_batches(len(captions), batches, per_batch, seed)
     for batch, indices in enumerate(chosen):
@@ -551,7 +564,7 @@ def induce_rules(
                     rules="\n".join(
                         f"{n}. {r}" for n, r in enumerate(normal_by_category[category], start=1)
                     )
-                    or "(none listed)",
+                    or template.none_listed,
                     captions=text,
                     category=words,
                     count=rules_per_answer,
@@ -593,13 +606,14 @@ def induce_rules(
         "vlad": __version__,
     }
     rule_set = RuleSet(tuple(rules), scene=scene, provenance=provenance)
-    if definitions:
-        rule_set = rule_set.with_definitions(definitions)
+    if config.definitions:
+        rule_set = rule_set.with_definitions(config.definitions)
     if not rule_set.anomaly():
         raise ConfigError(
             f"The LLM {llm.name} produced no anomaly rule that {votes_needed} of {batches} "
             f"batches agree on ({report.proposed['anomaly']} proposed, "
             f"{report.empty_answers} of {report.answers} answers unusable); use a stronger "
-            "--llm, lower --min-votes, or add anomalies with --define."
+            "LLM, lower min_votes, or add anomalies as definitions.",
+            param="min_votes",
         )
     return rule_set

@@ -26,21 +26,27 @@ The result is a :class:`~vlad.scoring.memory.MemoryIndex` whose entries have sou
 from __future__ import annotations
 
 import logging
-import math
+import os
 import re
+import string
 import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vlad.config.reasoning import (
+    DEFAULT_RECALL_PROMPT,
+    RecallConfig,
+)
 from vlad.errors import ConfigError, InputError
+from vlad.prompts.files import read_prompt_yaml
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
 from vlad.scoring.memory import (
     DEFAULT_ALPHA,
-    DEFAULT_DEDUP_THRESHOLD,
     MemoryEntry,
     MemoryIndex,
     near_duplicate_mask,
@@ -51,28 +57,121 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CATEGORIES: dict[str, str] = {
-    "human activity": "what people do",
-    "object or vehicle": "objects and vehicles that appear or move",
-    "environment": "the environment: weather, light, fire, water, the state of the place",
-}
-"""Category name (stored on entries) -> how it is described to the model."""
-
+RECALL_KIND = "Recall"
 DEFINED_CATEGORY = "defined"
 """Category of the user's definitions and of the captions written after them."""
 
 USER_SOURCE = "user"
-DEFAULT_CONFLICT_THRESHOLD = 0.85
-"""A caption this similar to an accepted one of the other label is dropped: SmolLM2 wrote
-"This is a car driving on the walkway" as normal beside the definition "a car driving on
-the walkway" (MiniLM cosine about 0.9, under the 0.95 of near-duplicates)."""
 TEMPERATURES = (0.7, 1.0, 0.85, 1.15, 0.6, 1.3)
 """Sampling temperature of round r is ``TEMPERATURES[r % len(TEMPERATURES)]``."""
 
-SYSTEM_PROMPT = (
-    "You write short captions of events seen by a surveillance camera. "
-    "Write one event per line and nothing else."
-)
+
+@dataclass(frozen=True)
+class RecallPrompt:
+    """The recall templates, kept as versioned data (``vlad/prompts/recall.yaml``).
+
+    Attributes:
+        name: The prompt's name.
+        version: Its version.
+        system: The system message.
+        categories: Category name (stored on entries) -> how it is described to the model.
+        labels: ``normal`` and ``anomalous`` -> how that kind of event is described.
+        about_category: How a category request is put; ``{category}`` is its description.
+        about_definition: How a definition request is put; ``{definition}`` is the text.
+        request: The request; ``{scene}``, ``{count}``, ``{kind}``, ``{about}``,
+            ``{max_words}``.
+        other_side: Heading of the other label's accepted captions; ``{other}``.
+        same_side: Heading of the same label's accepted captions.
+    """
+
+    name: str
+    version: int
+    system: str
+    categories: dict[str, str]
+    labels: dict[str, str]
+    about_category: str
+    about_definition: str
+    request: str
+    other_side: str
+    same_side: str
+
+    def __post_init__(self) -> None:
+        if not self.categories:
+            raise ConfigError(f"Recall prompt '{self.name}' has no categories; add one.")
+        if set(self.labels) != {"normal", "anomalous"}:
+            raise ConfigError(
+                f"Recall prompt '{self.name}' needs 'labels' with 'normal' and 'anomalous'."
+            )
+        slots = {
+            "about_category": {"category"},
+            "about_definition": {"definition"},
+            "request": {"scene", "count", "kind", "about", "max_words"},
+            "other_side": {"other"},
+            "same_side": set(),
+        }
+        for key, allowed in slots.items():
+            found = {f for _, f, _, _ in string.Formatter().parse(getattr(self, key)) if f}
+            if found - allowed:
+                raise ConfigError(
+                    f"Recall prompt '{self.name}': '{key}' has an unknown placeholder "
+                    f"{{{sorted(found - allowed)[0]}}}; use only "
+                    f"{', '.join('{' + a + '}' for a in sorted(allowed)) or 'none'}."
+                )
+
+
+def load_recall_prompt(
+    name_or_path: str | os.PathLike[str] = DEFAULT_RECALL_PROMPT,
+) -> RecallPrompt:
+    """Load the packaged recall prompt by name, or a user's YAML file by path.
+
+    Raises:
+        ConfigError: The file is missing or malformed.
+    """
+    if os.fspath(name_or_path) == DEFAULT_RECALL_PROMPT:
+        return _packaged_recall_prompt()
+    return _read_recall_prompt(name_or_path)
+
+
+@lru_cache(maxsize=1)
+def _packaged_recall_prompt() -> RecallPrompt:
+    return _read_recall_prompt(DEFAULT_RECALL_PROMPT)
+
+
+def _read_recall_prompt(name_or_path: str | os.PathLike[str]) -> RecallPrompt:
+    data, source = read_prompt_yaml(name_or_path, RECALL_KIND)
+    texts = ("system", "about_category", "about_definition", "request", "other_side", "same_side")
+    if (
+        not isinstance(data, dict)
+        or not all(isinstance(data.get(k), str) for k in texts)
+        or not isinstance(data.get("categories"), dict)
+        or not isinstance(data.get("labels"), dict)
+    ):
+        raise ConfigError(
+            f"Recall prompt file {source} needs 'categories', 'labels' and the texts "
+            f"{', '.join(repr(k) for k in texts)}."
+        )
+    return RecallPrompt(
+        name=str(data.get("name") or source),
+        version=int(data.get("version", 1)),
+        system=" ".join(data["system"].split()),
+        categories={str(k): str(v) for k, v in data["categories"].items()},
+        labels={str(k): " ".join(str(v).split()) for k, v in data["labels"].items()},
+        about_category=" ".join(data["about_category"].split()),
+        about_definition=" ".join(data["about_definition"].split()),
+        request=data["request"],
+        other_side=data["other_side"],
+        same_side=data["same_side"],
+    )
+
+
+def __getattr__(name: str) -> Any:
+    # The packaged prompt's texts, read on first use rather than at import.
+    if name == "CATEGORIES":
+        return dict(load_recall_prompt().categories)
+    if name == "SYSTEM_PROMPT":
+        return load_recall_prompt().system
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _BULLET = re.compile(
     r"^\s*(?:[-*+•·–—>#]+|\(?\d{1,3}\s*[.):\]]|\(?[a-zA-Z][.)](?=\s)|\d{1,3}\s+-)\s*"
@@ -96,122 +195,23 @@ _QUOTES = "\"'`“”‘’«»"
 _MARKUP = re.compile(r"[*_~]+|</?\w+>")
 
 
-@dataclass(frozen=True)
-class RecallConfig:
-    """What to ask the model for, and when to stop.
+def round_settings(config: RecallConfig, round_index: int, categories: int) -> GenerationSettings:
+    """Generation settings of one round: its temperature and seed.
 
-    Attributes:
-        scene: The scene, e.g. "a university campus walkway".
-        size: Captions wanted in the memory, the definitions included: half anomalous
-            (rounded down), the rest normal.
-        definitions: The user's own anomalous events; each becomes an entry and gets its
-            own requests.
-        max_rounds: Most rounds (one batched call each); None for a budget that grows
-            with the size (see :meth:`round_budget`).
-        per_request: Captions asked for in one request; None for what one round of a
-            perfect model needs, between 3 and 10 (see :attr:`request_size`).
-        max_words: Longest caption kept, in words.
-        min_words: Shortest caption kept, in words.
-        shown: Accepted captions shown in one request, per side (repulsive prompting).
-        dedup_threshold: Cosine similarity at or above which a caption is dropped as a
-            near-duplicate of an accepted one of its label.
-        conflict_threshold: Cosine similarity at or above which a caption is dropped for
-            being too close to an accepted caption of the other label (repulsion).
-        max_new_tokens: Token budget of one answer; None for ``max_words`` tokens per
-            caption asked for (at least 48).
-        seed: Seed of the first round (round r uses ``seed + r``) and of the samples
-            shown.
-        stall_rounds: Stop after this many rounds in a row that added nothing.
+    Args:
+        config: The recall settings.
+        round_index: The round, from 0.
+        categories: Categories of the recall prompt.
+
+    Returns:
+        The settings (temperature ``TEMPERATURES[round % 6]``, seed ``config.seed + round``).
     """
-
-    scene: str
-    size: int = 200
-    definitions: tuple[str, ...] = ()
-    max_rounds: int | None = field(default=None, metadata={"help": "round budget"})
-    per_request: int | None = field(default=None, metadata={"help": "captions per request"})
-    max_words: int = field(default=20, metadata={"help": "longest caption kept, words"})
-    min_words: int = field(default=2, metadata={"help": "shortest caption kept, words"})
-    shown: int = field(default=8, metadata={"help": "accepted captions shown per side"})
-    dedup_threshold: float = DEFAULT_DEDUP_THRESHOLD
-    conflict_threshold: float = DEFAULT_CONFLICT_THRESHOLD
-    max_new_tokens: int | None = None
-    seed: int = 0
-    stall_rounds: int = 3
-
-    def __post_init__(self) -> None:
-        if not self.scene.strip():
-            raise ConfigError("The scene is empty; describe it, e.g. --scene 'a parking lot'.")
-        if self.size < 2:
-            raise ConfigError(f"--size must be at least 2 captions, got {self.size}.")
-        if any(not d.strip() for d in self.definitions):
-            raise ConfigError("A --define text is empty; write the anomalous event in words.")
-        if len(self.definitions) > self.anomalous_quota:
-            raise ConfigError(
-                f"{len(self.definitions)} definitions do not fit a memory of {self.size} "
-                f"captions (at most {self.anomalous_quota} are anomalous); raise --size."
-            )
-        if self.max_rounds is not None and self.max_rounds < 1:
-            raise ConfigError(f"max_rounds must be at least 1, got {self.max_rounds}.")
-        for name in ("per_request", "max_words", "min_words", "stall_rounds", "max_new_tokens"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if self.min_words > self.max_words:
-            raise ConfigError(
-                f"min_words ({self.min_words}) is above max_words ({self.max_words})."
-            )
-        if self.shown < 0:
-            raise ConfigError(f"shown must be 0 or more, got {self.shown}.")
-        if not -1 <= self.conflict_threshold <= 1:
-            raise ConfigError(
-                f"The conflict threshold must be in [-1, 1], got {self.conflict_threshold}."
-            )
-        if not -1 <= self.dedup_threshold <= 1:
-            raise ConfigError(
-                f"The dedup threshold must be in [-1, 1], got {self.dedup_threshold}."
-            )
-
-    @property
-    def anomalous_quota(self) -> int:
-        """Anomalous captions wanted (the definitions included)."""
-        return self.size // 2
-
-    @property
-    def normal_quota(self) -> int:
-        """Normal captions wanted."""
-        return self.size - self.size // 2
-
-    @property
-    def request_size(self) -> int:
-        """Captions asked for per request.
-
-        ``per_request``, or else a label's quota spread over the categories, between 3 and
-        10 (a small memory needs short answers).
-        """
-        if self.per_request is not None:
-            return self.per_request
-        quota = max(self.normal_quota, self.anomalous_quota)
-        return min(10, max(3, math.ceil(quota / len(CATEGORIES))))
-
-    def round_budget(self) -> int:
-        """Rounds allowed: ``max_rounds``, or four times the rounds a perfect model needs.
-
-        A perfect model fills a label's quota in ``quota / (request_size * categories)``
-        rounds; small models lose most lines to parsing and deduplication.
-        """
-        if self.max_rounds is not None:
-            return self.max_rounds
-        per_round = self.request_size * len(CATEGORIES)
-        return max(5, 4 * math.ceil(max(self.normal_quota, self.anomalous_quota) / per_round))
-
-    def settings(self, round_index: int) -> GenerationSettings:
-        """Generation settings of one round: its temperature and seed."""
-        budget = self.max_new_tokens or max(48, self.request_size * self.max_words)
-        return GenerationSettings(
-            max_new_tokens=budget,
-            temperature=TEMPERATURES[round_index % len(TEMPERATURES)],
-            top_p=0.95,
-            seed=self.seed + round_index,
-        )
+    return GenerationSettings(
+        max_new_tokens=config.answer_tokens(categories),
+        temperature=TEMPERATURES[round_index % len(TEMPERATURES)],
+        top_p=0.95,
+        seed=config.seed + round_index,
+    )
 
 
 @dataclass
@@ -273,8 +273,8 @@ class RecallReport:
         if self.complete:
             return head + "."
         return (
-            head + f"; stopped early ({self.stopped}): raise --rounds, use a stronger --llm or "
-            "lower --size."
+            head + f"; stopped early ({self.stopped}): allow more rounds (max_rounds), use a "
+            "stronger LLM or ask for a smaller size."
         )
 
 
@@ -376,7 +376,8 @@ class RecallRequest:
 
     Attributes:
         label: ``"normal"`` or ``"anomalous"``.
-        category: A key of :data:`CATEGORIES`, or :data:`DEFINED_CATEGORY`.
+        category: A category of the recall prompt (:data:`CATEGORIES` for the packaged
+            one), or :data:`DEFINED_CATEGORY`.
         definition: The user's definition the request follows, for ``defined`` requests.
     """
 
@@ -397,6 +398,7 @@ def recall_prompt(
     max_words: int,
     other_side: Sequence[str] = (),
     same_side: Sequence[str] = (),
+    prompt: RecallPrompt | None = None,
 ) -> Conversation:
     """The conversation of one request, with repulsive examples.
 
@@ -408,37 +410,32 @@ def recall_prompt(
         other_side: Accepted captions of the other label, shown as events to stay clearly
             different from.
         same_side: Accepted captions of the same label, shown as ones not to repeat.
+        prompt: The recall templates (default: the packaged ``recall`` prompt).
 
     Returns:
         A system and a user message.
     """
-    if request.label == "normal":
-        kind = "normal, everyday events that are expected"
-        other_name = "anomalous"
-    else:
-        kind = "anomalous events: unusual, dangerous or forbidden things that should raise an alarm"
-        other_name = "normal"
+    prompt = prompt or load_recall_prompt()
+    other_name = "anomalous" if request.label == "normal" else "normal"
     if request.definition is not None:
-        about = f"that match this description of an anomaly: {request.definition}"
-        about += "; vary who or what is involved and where"
+        about = prompt.about_definition.format(definition=request.definition)
     else:
-        about = f"about {CATEGORIES[request.category]}"
+        about = prompt.about_category.format(category=prompt.categories[request.category])
     parts = [
-        f"Scene: {scene}.\n",
-        f"Write {count} short captions of {kind} in this scene, {about}.",
-        f" One event per line, at most {max_words} words each, no numbering, no other text.\n",
+        prompt.request.format(
+            scene=scene,
+            count=count,
+            kind=prompt.labels[request.label],
+            about=about,
+            max_words=max_words,
+        )
     ]
     if other_side:
-        parts.append(
-            _listing(
-                f"These are {other_name} events; your events must be clearly different from them:",
-                other_side,
-            )
-        )
+        parts.append(_listing(prompt.other_side.format(other=other_name), other_side))
     if same_side:
-        parts.append(_listing("Do not repeat these:", same_side))
+        parts.append(_listing(prompt.same_side, same_side))
     return [
-        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "system", "content": prompt.system},
         {"role": "user", "content": "".join(parts).rstrip()},
     ]
 
@@ -471,12 +468,14 @@ class _Side:
         self.keys.add(caption_key(entry.text))
 
 
-def _requests(config: RecallConfig, sides: dict[str, _Side]) -> list[RecallRequest]:
+def _requests(
+    config: RecallConfig, sides: dict[str, _Side], prompt: RecallPrompt
+) -> list[RecallRequest]:
     requests: list[RecallRequest] = []
     for label in ("normal", "anomalous"):
         if sides[label].full:
             continue
-        requests.extend(RecallRequest(label, category) for category in CATEGORIES)
+        requests.extend(RecallRequest(label, category) for category in prompt.categories)
         if label == "anomalous":
             requests.extend(
                 RecallRequest(label, DEFINED_CATEGORY, definition)
@@ -518,6 +517,8 @@ def recall_captions(
     """
     from tqdm import tqdm
 
+    prompt = load_recall_prompt(config.prompt)
+    categories = len(prompt.categories)
     dim = int(embedder.dim)
     source = f"llm:{backend.name}"
     sides = {
@@ -538,13 +539,13 @@ def recall_captions(
             force=True,
         )
     rng = np.random.default_rng(config.seed)
-    budget = config.round_budget()
+    budget = config.round_budget(categories)
     stalled = 0
     with tqdm(
         total=budget, unit="round", desc="recall", disable=not progress, file=sys.stderr
     ) as bar:
         for round_index in range(budget):
-            requests = _requests(config, sides)
+            requests = _requests(config, sides, prompt)
             if not requests:
                 break
             conversations = []
@@ -555,13 +556,14 @@ def recall_captions(
                     recall_prompt(
                         config.scene,
                         request,
-                        count=config.request_size,
+                        count=config.request_size(categories),
                         max_words=config.max_words,
                         other_side=_sample([e.text for e in other.entries], config.shown, rng),
                         same_side=_sample([e.text for e in own.entries], config.shown, rng),
+                        prompt=prompt,
                     )
                 )
-            answers = backend.chat(conversations, config.settings(round_index))
+            answers = backend.chat(conversations, round_settings(config, round_index, categories))
             if len(answers) != len(conversations):
                 raise InputError(
                     f"The LLM {backend.name} gave {len(answers)} answers to {len(conversations)} "
@@ -703,8 +705,9 @@ def build_scene_memory(
         if not found:
             raise InputError(
                 f"The LLM {backend.name} wrote no usable {label} caption for the scene "
-                f"'{config.scene}' in {report.rounds} rounds; use a stronger --llm or more "
-                "--rounds."
+                f"'{config.scene}' in {report.rounds} rounds; use a stronger LLM or allow more "
+                "rounds.",
+                param="max_rounds",
             )
     memory = MemoryIndex.from_entries(
         entries,

@@ -20,9 +20,7 @@ items are numbered or bulleted (numbers may repeat; their values are ignored).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from vlad.errors import ConfigError, InputError
+from vlad.utils.io import atomic_write_text
 
 RuleKind = Literal["normal", "anomaly"]
 RuleSource = Literal["induced", "imported", "user"]
@@ -213,7 +212,10 @@ class RuleSet:
         for text in texts:
             clean = " ".join(str(text).split())
             if not clean:
-                raise ConfigError("A --define definition is empty; describe the anomaly in words.")
+                raise ConfigError(
+                    "One of the definitions is empty; describe the anomaly in words.",
+                    param="definitions",
+                )
             if clean.lower() in known:
                 continue
             known.add(clean.lower())
@@ -343,7 +345,7 @@ class RuleSet:
         body = yaml.safe_dump(
             self.to_dict(), sort_keys=False, allow_unicode=True, width=100, default_flow_style=False
         )
-        _atomic_write(target, header + body)
+        atomic_write_text(target, header + body)
         return target
 
     @classmethod
@@ -359,20 +361,6 @@ def _plural_title(category: str) -> str:
     if category == OBJECT:
         return "Non-Human Objects"
     return category.title()
-
-
-def _atomic_write(target: Path, text: str) -> None:
-    """Write text to a file so that readers see the old or the new file, never half."""
-    handle, temporary = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def clean_item(text: str) -> str:
@@ -553,7 +541,8 @@ def load_rules(path: str | Path) -> RuleSet:
     if not rule_set.anomaly():
         raise ConfigError(
             f"Rules file {source} has no anomaly rules; add at least one "
-            "(kind: anomaly) or pass --define."
+            "(kind: anomaly) or pass definitions.",
+            param="definitions",
         )
     return rule_set
 

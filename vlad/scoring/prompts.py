@@ -2,20 +2,24 @@
 
 A prompt set names normal state words, anomalous state words and templates; the
 ensemble is every state (with the object filled in) placed in every template. Sets ship
-inside the package (``vlad/prompts/*.yaml``) and are loaded by name; a path to a YAML file
-of the same shape works too.
+inside the package (``vlad/prompts/*.yaml``) and are loaded by name through the one prompt
+reader (:func:`vlad.prompts.read_prompt_yaml`); a path to a YAML file of the same shape works
+too (``prompts/README.md`` at the top of the repository shows the schema and examples).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-import yaml
-
 from vlad.errors import ConfigError
+from vlad.prompts.files import packaged_prompt_names, read_prompt_yaml
+
+WINCLIP_KIND = "WinCLIP"
+"""The ``kind`` of a WinCLIP state list (``kind: winclip`` in its YAML)."""
+SCENE_KIND = "Scene"
+"""The ``kind`` of a scene template set (``kind: scene`` in its YAML)."""
 
 _ARTICLE = re.compile(r"^(a|an|the)\s+", re.IGNORECASE)
 
@@ -51,9 +55,8 @@ class PromptSet:
 
 
 def available_prompt_sets() -> list[str]:
-    """Names of the prompt sets shipped inside the package."""
-    folder = resources.files("vlad") / "prompts"
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    """Names of the WinCLIP prompt sets shipped inside the package."""
+    return packaged_prompt_names(WINCLIP_KIND)
 
 
 def load_prompt_set(name_or_path: str | Path) -> PromptSet:
@@ -69,12 +72,12 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     Raises:
         ConfigError: When the name is unknown, the file is missing or malformed.
     """
-    data, source = _read_prompt_yaml(name_or_path)
+    data, source = _read_mapping(name_or_path, WINCLIP_KIND, "states and templates")
     lists = {}
     for key in ("normal_states", "anomalous_states", "templates"):
         value = data.get(key)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
+            raise ConfigError(f"Prompt file {source} needs '{key}' as a list of strings.")
         lists[key] = tuple(value)
     return PromptSet(
         name=str(data.get("name", Path(source).stem)),
@@ -83,28 +86,11 @@ def load_prompt_set(name_or_path: str | Path) -> PromptSet:
     )
 
 
-def _read_prompt_yaml(name_or_path: str | Path) -> tuple[dict, str]:
-    """Read a packaged prompt YAML by name, or a user's YAML file by path."""
-    text_path = str(name_or_path)
-    if text_path.endswith((".yaml", ".yml")) or Path(text_path).is_file():
-        path = Path(text_path)
-        if not path.is_file():
-            raise ConfigError(f"Prompt file '{path}' does not exist; check the path.")
-        text = path.read_text(encoding="utf-8")
-        source = str(path)
-    else:
-        packaged = resources.files("vlad") / "prompts" / f"{text_path}.yaml"
-        if not packaged.is_file():
-            known = ", ".join(available_prompt_sets())
-            raise ConfigError(f"Unknown prompt set '{text_path}'; use one of {known} or a path.")
-        text = packaged.read_text(encoding="utf-8")
-        source = text_path
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigError(f"Prompt file '{source}' is not valid YAML; fix it.") from None
+def _read_mapping(name_or_path: str | Path, kind: str, needs: str) -> tuple[dict, str]:
+    """A prompt YAML read by the one reader (:func:`vlad.prompts.read_prompt_yaml`), as a dict."""
+    data, source = read_prompt_yaml(name_or_path, kind)
     if not isinstance(data, dict):
-        raise ConfigError(f"Prompt file '{source}' must be a mapping with states and templates.")
+        raise ConfigError(f"{kind} prompt file {source} must be a mapping with {needs}.")
     return data, source
 
 
@@ -203,12 +189,12 @@ def load_scene_prompts(name_or_path: str | Path = "video") -> ScenePrompts:
     Raises:
         ConfigError: Unknown name, missing or malformed file.
     """
-    data, source = _read_prompt_yaml(name_or_path)
+    data, source = _read_mapping(name_or_path, SCENE_KIND, "templates and normal phrases")
     lists = {}
     for key in ("templates", "normal", "definitions"):
         value = data.get(key, [] if key == "definitions" else None)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"Prompt file '{source}' needs '{key}' as a list of strings.")
+            raise ConfigError(f"Prompt file {source} needs '{key}' as a list of strings.")
         lists[key] = tuple(value)
     return ScenePrompts(
         name=str(data.get("name", Path(source).stem)),

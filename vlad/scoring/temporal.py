@@ -31,7 +31,9 @@ def gaussian_smooth(times_s: np.ndarray, values: np.ndarray, sigma_s: float) -> 
         ConfigError: When ``sigma_s`` is negative or not finite.
     """
     if not (np.isfinite(sigma_s) and sigma_s >= 0):
-        raise ConfigError(f"The smoothing sigma must be zero or more seconds, got {sigma_s}.")
+        raise ConfigError(
+            f"The smoothing sigma must be zero or more seconds, got {sigma_s}.", param="sigma_s"
+        )
     values = np.asarray(values, dtype=np.float64)
     times = np.asarray(times_s, dtype=np.float64)
     if sigma_s == 0 or values.size < 2:
@@ -43,6 +45,32 @@ def gaussian_smooth(times_s: np.ndarray, values: np.ndarray, sigma_s: float) -> 
         weights = np.exp(-0.5 * ((times[low:high] - times[i]) / sigma_s) ** 2)
         out[i] = float(weights @ values[low:high] / weights.sum())
     return out
+
+
+def smooth_frames(values: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian smoothing over neighbouring frames: :func:`gaussian_smooth` on frame numbers.
+
+    The one smoothing of vlad, for a track with one value per frame (rule deduction's
+    perception smoothing): frame ``i`` sits at time ``i``, so the kernel is ``sigma_frames``
+    frames wide, reaches 4 sigma, and the ends are renormalised rather than zeroed.
+
+    Args:
+        values: (N,) per-frame values of one video.
+        sigma_frames: Kernel width in frames; 0 returns a copy.
+
+    Returns:
+        (N,) smoothed values; a constant track stays constant.
+
+    Raises:
+        ConfigError: When ``sigma_frames`` is negative or not finite.
+    """
+    if not (np.isfinite(sigma_frames) and sigma_frames >= 0):
+        raise ConfigError(
+            f"The smoothing width must be zero or more frames, got {sigma_frames}.",
+            param="smooth",
+        )
+    values = np.asarray(values, dtype=np.float64)
+    return gaussian_smooth(np.arange(values.size, dtype=np.float64), values, sigma_frames)
 
 
 def hysteresis_runs(values: np.ndarray, high: float, low: float) -> list[tuple[int, int]]:

@@ -58,7 +58,8 @@ class TextDefinedScorer:
         if not self.prompts.definitions:
             raise ConfigError(
                 f"Scene prompts '{self.prompts.name}' have no default definitions; "
-                "pass at least one --define."
+                "give at least one definition.",
+                param="definitions",
             )
         return self.prompts.definitions
 
@@ -101,7 +102,10 @@ class TextDefinedScorer:
             (N, len(definitions)) float64 scores in [0, 1].
         """
         if not definitions:
-            raise ConfigError("There is no anomaly definition to score; pass --define TEXT.")
+            raise ConfigError(
+                "There is no anomaly definition to score; give at least one.",
+                param="definitions",
+            )
         device = image_embeddings.device
         normal = self.normal_embedding.to(device)
         defined = self.embed_descriptions(definitions).to(device)

