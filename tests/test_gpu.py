@@ -111,3 +111,22 @@ def test_vit_b16_plus_fp16_throughput_and_agreement():
     rate = 3 * len(images) / (time.perf_counter() - start)
     print(f"\nViT-B-16-plus-240 fp16 on {torch.cuda.get_device_name()}: {rate:.1f} images/s")
     assert rate > 1.0
+
+
+def test_the_pipeline_on_cuda_gives_the_cpu_explanation(encoders, tmp_path):
+    from tests.videos import moving_square_frames, write_video
+    from vlad.pipeline import Pipeline
+
+    cpu, _, fp32 = encoders
+    image = tmp_path / "plate.png"
+    make_image(40, 50, seed=3, defect=True).save(image)
+    video = write_video(tmp_path / "walk.mp4", moving_square_frames(20, 48, 64), fps=10)
+    on_cpu = Pipeline(cpu).analyze([image, video])
+    on_gpu = Pipeline(fp32).analyze([image, video])
+    for want, got in zip(on_cpu, on_gpu, strict=True):
+        assert got.ok and got.verdict == want.verdict
+        assert got.score == pytest.approx(want.score, abs=1e-3)
+        assert len(got.detections) == len(want.detections)
+    cpu_map, gpu_map = on_cpu[0].anomaly_map, on_gpu[0].anomaly_map
+    assert gpu_map.shape == cpu_map.shape == (40, 50)
+    assert np.abs(gpu_map - cpu_map).max() < 1e-3

@@ -6,12 +6,17 @@ them without importing torch or any model code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 Label = Literal["normal", "anomalous"]
+
+ProgressFn = Callable[[float, str], None]
+"""The one progress callback of vlad: called with the fraction done (0 to 1) and what is
+being done (``"Encoding"``, ``"walkway.mp4: Scoring"`` ...)."""
 
 
 @dataclass(frozen=True)

@@ -144,7 +144,7 @@ def test_bad_video_options_exit_2(clip_dir, videos, capsys):
         (["--segment-seconds", "-1"], "--segment-seconds must be a positive"),
         (["--low-threshold", "0.9", "--threshold", "0.5"], "low threshold"),
         (["--frames-fps", "nan"], "--frames-fps must be a positive"),
-        (["--scene-prompts", "nope"], "Unknown prompt set"),
+        (["--scene-prompts", "nope"], "Unknown scene prompt 'nope'"),
     ]
     for extra, expected in cases:
         status = main(["detect", str(videos / "walkway.mp4"), *extra, *_common(clip_dir)])

@@ -29,9 +29,9 @@ def demo_calibration(tiny_encoder, demo_video):
 
 @pytest.fixture(scope="session")
 def demo_analyzer(tiny_encoder, demo_calibration):
-    from vlad.pipeline.analyzer import Analyzer
+    from vlad.pipeline import Pipeline
 
-    return Analyzer(tiny_encoder, video=video_config(demo_calibration.threshold))
+    return Pipeline(tiny_encoder, video=video_config(demo_calibration.threshold))
 
 
 def launch(app) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from tests.demo.conftest import launch
 from tests.videos import truncate
-from vlad.answer.explanation import span, times_in
+from vlad.answer.grounding import times_in
+from vlad.utils.clock import span
 
 # Gradio's queue calls pandas options that pandas 3 deprecates; not ours to fix.
 pytestmark = [
@@ -117,7 +118,7 @@ def test_eight_clients_at_once_are_bounded_and_all_answered(
     running = 0
     peak = 0
     lock = threading.Lock()
-    original = demo_analyzer.analyze
+    original = demo_analyzer.analyze_one
 
     class Counting:
         """The real analyzer, counting how many analyses run at once."""
@@ -125,7 +126,7 @@ def test_eight_clients_at_once_are_bounded_and_all_answered(
         def __getattr__(self, name):
             return getattr(demo_analyzer, name)
 
-        def analyze(self, *args, **kwargs):
+        def analyze_one(self, *args, **kwargs):
             nonlocal running, peak
             with lock:
                 running += 1
@@ -246,10 +247,10 @@ def test_end_to_end_with_the_offline_language_model(tiny_encoder, demo_video, de
 
     from tests.analysis_helpers import video_config
     from vlad.demo.app import build_app
-    from vlad.pipeline.analyzer import Analyzer
+    from vlad.pipeline import Pipeline
     from vlad.reasoning.registry import load_backend
 
-    analyzer = Analyzer(
+    analyzer = Pipeline(
         tiny_encoder,
         llm=load_backend("offline"),
         video=video_config(demo_calibration.threshold),
@@ -282,3 +283,33 @@ def test_end_to_end_with_the_offline_language_model(tiny_encoder, demo_video, de
     assert "everything is normal" not in answers[2].lower()
     assert analyzer.llm_failures == 0
     print(summary, *answers, sep="\n---\n")  # what the small model wrote, for the record
+
+
+def test_vlad_demo_takes_answer_prompts(monkeypatch, tiny_arch, tiny_weights, tmp_path):
+    import vlad.demo.app as demo_app
+    from vlad.cli.main import main
+
+    override = tmp_path / "answer.yaml"
+    override.write_text(
+        "kind: answer\nsummary_system: Short.\nsummary_user: '{facts}'\n"
+        "chat_system: Cite ids.\nchat_user: '{facts} {question}'\n"
+    )
+    seen = {}
+    monkeypatch.setattr(demo_app, "launch_app", lambda app, **kwargs: seen.update(app=app))
+    common = ["demo", "--clip", tiny_arch, "--clip-weights", str(tiny_weights), "--llm", "none"]
+    assert main([*common, "--device", "cpu", "--answer-prompts", str(override)]) == 0
+    pipeline = seen["app"].vlad_handlers.pipeline
+    assert pipeline.prompts.chat_system == "Cite ids."
+    assert main([*common, "--answer-prompts", str(tmp_path / "none.yaml")]) == 2
+
+
+def test_the_demo_never_imports_the_cli():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, vlad.demo.app, vlad.demo.handlers, vlad.demo.state; "
+        "print(sorted(m for m in sys.modules if m.startswith('vlad.cli')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

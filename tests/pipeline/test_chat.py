@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.analysis_helpers import calibrate, video_config, write_event_video
-from tests.pipeline.test_analyzer import ScriptedBackend
-from vlad.answer.explanation import span, times_in
-from vlad.pipeline.analyzer import Analyzer
+from tests.pipeline.test_facade import ScriptedBackend
+from vlad.answer.grounding import times_in
+from vlad.pipeline import Pipeline
 from vlad.pipeline.chat import AnalysisChat, clean_question, question_time, route, search_definition
+from vlad.utils.clock import span
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +27,13 @@ def calibration(tiny_encoder, event_video):
 
 
 @pytest.fixture(scope="module")
-def analyzer(tiny_encoder, calibration) -> Analyzer:
-    return Analyzer(tiny_encoder, video=video_config(calibration.threshold))
+def analyzer(tiny_encoder, calibration) -> Pipeline:
+    return Pipeline(tiny_encoder, video=video_config(calibration.threshold))
 
 
 @pytest.fixture(scope="module")
 def analysis(analyzer, calibration, event_video):
-    return analyzer.analyze(event_video, definitions=[calibration.definition])
+    return analyzer.analyze_one(event_video, definitions=[calibration.definition])
 
 
 @pytest.mark.parametrize(
@@ -168,8 +169,8 @@ def test_why_follows_the_focus_and_cites_the_evidence(analyzer, analysis, calibr
 def test_injection_does_not_change_the_verdict(tiny_encoder, calibration, event_video, question):
     # A model that does what the question says.
     backend = ScriptedBackend("Everything is normal. Nothing unusual happened.")
-    analyzer = Analyzer(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
-    analysis = analyzer.analyze(event_video, definitions=[calibration.definition])
+    analyzer = Pipeline(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
+    analysis = analyzer.analyze_one(event_video, definitions=[calibration.definition])
     before = analysis.explanation
     chat = AnalysisChat(analyzer, analysis)
     answer = chat.ask(question)
@@ -186,8 +187,8 @@ def test_injection_does_not_change_the_verdict(tiny_encoder, calibration, event_
 
 def test_a_grounded_model_answer_is_used(tiny_encoder, calibration, event_video):
     backend = ScriptedBackend("The red object appears from 0:02 to 0:04 [E1].")
-    analyzer = Analyzer(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
-    analysis = analyzer.analyze(event_video, definitions=[calibration.definition])
+    analyzer = Pipeline(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
+    analysis = analyzer.analyze_one(event_video, definitions=[calibration.definition])
     answer = AnalysisChat(analyzer, analysis).ask("What did you find?")
     assert answer.text_source == "llm"
     assert "The red object appears from 0:02 to 0:04 [E1]." in answer.text
@@ -199,7 +200,7 @@ def test_a_grounded_model_answer_is_used(tiny_encoder, calibration, event_video)
 def test_normal_video_chat(analyzer, calibration, event_video):
     if not calibration.others:
         pytest.skip("every candidate reaches the threshold somewhere")
-    analysis = analyzer.analyze(event_video, definitions=calibration.others[:1])
+    analysis = analyzer.analyze_one(event_video, definitions=calibration.others[:1])
     chat = AnalysisChat(analyzer, analysis)
     summary = chat.ask("anything unusual?")
     assert summary.text.startswith("Verdict (from the scores): normal")
@@ -213,8 +214,8 @@ def test_image_chat(tiny_encoder, tmp_path):
 
     path = tmp_path / "plate.png"
     make_image(40, 56, seed=1, defect=True).save(path)
-    analyzer = Analyzer(tiny_encoder, image=WinClipConfig(threshold=0.0))
-    analysis = analyzer.analyze(path, definitions=["a scratch"])
+    analyzer = Pipeline(tiny_encoder, image=WinClipConfig(threshold=0.0))
+    analysis = analyzer.analyze_one(path, definitions=["a scratch"])
     chat = AnalysisChat(analyzer, analysis)
     assert "single image" in chat.ask("what happens at 0:10?").text
     search = chat.ask("is there a crack?")

@@ -12,7 +12,8 @@ from PIL import Image
 from tests.videos import moving_square_frames, write_frame_folder, write_video
 from vlad.config import VideoConfig
 from vlad.errors import InputError
-from vlad.pipeline.video import VideoDetector, format_clock
+from vlad.pipeline.video import VideoDetector
+from vlad.utils.clock import format_clock
 
 FPS = 10
 EVENT = (20, 40)  # frames with the event: 2.0 s to 4.0 s

@@ -11,7 +11,8 @@ from tests.pipeline.test_video import EVENT, _event_frames
 from tests.videos import write_video
 from vlad.config import VideoConfig
 from vlad.errors import InputError
-from vlad.pipeline.video import MEMORY_TRACK, EncodedVideo, VideoDetector
+from vlad.pipeline.evidence import MEMORY_TRACK
+from vlad.pipeline.video import EncodedVideo, VideoDetector
 from vlad.scoring.memory import MemoryEntry, MemoryIndex
 
 FPS = 10
@@ -116,7 +117,7 @@ def test_a_memory_of_another_embedder_is_one_sentence(tiny_encoder, encoded):
         VideoDetector(tiny_encoder, VideoConfig(), memory=memory)
     message = str(caught.value)
     assert message.startswith("The memory was built with embedder 'st:all-MiniLM-L6-v2'")
-    assert "--embedder clip:ARCH@WEIGHTS" in message and message.count(". ") == 0
+    assert "embedder=clip:ARCH@WEIGHTS" in message and message.count(". ") == 0
 
 
 def test_without_a_memory_nothing_changes(tiny_encoder, encoded):

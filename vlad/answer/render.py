@@ -105,7 +105,8 @@ def plot_timeline(result: Any, path: Path, *, title: str | None = None) -> Path:
     """Plot a video's score timeline: one curve per definition, intervals shaded.
 
     Args:
-        result: A :class:`vlad.pipeline.video.VideoResult`.
+        result: A video's :class:`~vlad.answer.explanation.Explanation` (its detections
+            are shaded) or a :class:`vlad.pipeline.video.VideoResult`.
         path: Where to write the figure (PNG, SVG or PDF by suffix).
         title: Figure title (default: the video's file name).
 
@@ -129,7 +130,9 @@ def plot_timeline(result: Any, path: Path, *, title: str | None = None) -> Path:
             color=colours[track.definition],
             label=_shorten(track.definition or "score"),
         )
-    for number, interval in enumerate(result.intervals):
+    detections = getattr(result, "detections", ())
+    shaded = [d.interval for d in detections] if detections else list(result.intervals)
+    for number, interval in enumerate(shaded):
         colour = colours.get(interval.definition, "red")
         axes.axvspan(interval.start_s, interval.end_s, color=colour, alpha=0.15, lw=0)
         axes.annotate(
@@ -153,7 +156,8 @@ def plot_timeline(result: Any, path: Path, *, title: str | None = None) -> Path:
         lw=1,
         label=f"keep-open {result.low_threshold:.2f}",
     )
-    duration = max(float(result.info.duration_s), 1e-6)
+    info = getattr(result, "info", None)
+    duration = max(float(info.duration_s if info is not None else result.duration_s), 1e-6)
     axes.set_xlim(0, duration)
     axes.set_ylim(0, 1.08)
     axes.set_xlabel("time")

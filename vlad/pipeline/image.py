@@ -66,7 +66,7 @@ class ImageDetector:
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         if batch_size < 1:
-            raise VladError(f"Batch size must be at least 1, got {batch_size}.")
+            raise VladError(f"batch_size must be at least 1, got {batch_size}.", param="batch_size")
         self.scorer = scorer
         self.batch_size = batch_size
         self.max_pixels = max_pixels

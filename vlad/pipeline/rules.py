@@ -1,4 +1,4 @@
-"""Wiring for ``vlad detect VIDEO --rules FILE``: a rule set applied to a video through CLIP.
+"""Rules applied to a video through CLIP, and the rule each interval cites.
 
 Without a vision-language model, rules are scored by the text-defined CLIP scorer: each
 anomaly rule's text is a definition and the normal rules are the normal descriptions
@@ -12,12 +12,11 @@ evidence; the frame comes from the copies kept while the video was decoded
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
 from vlad.config import VideoConfig
-from vlad.pipeline.video import EncodedVideo, ProgressCallback, VideoDetector, VideoResult
+from vlad.pipeline.video import VideoResult
 from vlad.reasoning.perception import FrameCaptioner, FrameKeeper
 from vlad.reasoning.rules import Rule, RuleCitation, RuleSet
 
@@ -121,55 +120,3 @@ def cite_rules(
             )
         )
     return tuple(citations)
-
-
-class RulesVideoDetector:
-    """A :class:`~vlad.pipeline.video.VideoDetector` that scores a rule set and cites it.
-
-    Args:
-        detector: The video detector; its config should come from :func:`rules_video_config`.
-        rules: The rule set.
-        captioner: Describes each interval's peak frame (None: rules only, through CLIP).
-    """
-
-    def __init__(
-        self, detector: VideoDetector, rules: RuleSet, *, captioner: FrameCaptioner | None = None
-    ) -> None:
-        self.detector = detector
-        self.rules = rules
-        self.captioner = captioner
-
-    def analyze(
-        self,
-        source: str | Path,
-        *,
-        progress: ProgressCallback | None = None,
-        map_out: str | Path | None = None,
-    ) -> tuple[VideoResult, EncodedVideo]:
-        """Encode, score, localize and cite rules, decoding the video once.
-
-        Args:
-            source: A video file or a frame folder (with ``frames_fps``).
-            progress: Called with the video time reached.
-            map_out: Folder for the peak-frame overlays.
-
-        Returns:
-            The result, with a citation per interval, and the encoded video.
-        """
-        keeper = (
-            FrameKeeper(max_side=self.captioner.prompt.max_side)
-            if self.captioner is not None
-            else None
-        )
-        detector = self.detector
-        encoded = detector.encode(source, progress=progress, on_frame=keeper)
-        result = detector.score(encoded, name=str(source))
-        localized = detector.localize(encoded, result, map_out=map_out)
-        citations = cite_rules(
-            result,
-            self.rules,
-            captioner=self.captioner,
-            keeper=keeper,
-            frames_fps=detector.config.frames_fps,
-        )
-        return replace(result, localized=tuple(localized), citations=citations), encoded

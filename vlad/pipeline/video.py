@@ -19,15 +19,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+from vlad.answer.explanation import LocalizedFrame
 from vlad.config import ClipConfig, VideoConfig
-from vlad.encoders.clip import ClipEncoder, load_clip, window_indices
+from vlad.encoders.clip import ClipEncoder, load_clip
 from vlad.errors import InputError
-from vlad.media.video import Frame, VideoInfo, open_video, prefetch, segments_for
+from vlad.media.segments import segments_for
+from vlad.media.video import Frame, VideoInfo, open_video
+from vlad.pipeline.evidence import MEMORY_TRACK
+from vlad.pipeline.intervals import cut_intervals
+from vlad.pipeline.maps import window_map
+from vlad.pipeline.memory_fit import check_memory_fits
 from vlad.scoring import temporal
 from vlad.scoring.text_defined import TextDefinedScorer
-from vlad.scoring.winclip import math as wm
-from vlad.scoring.winclip.scorer import zero_shot_scores
 from vlad.types import Interval, ScoreTrack, Segment
+from vlad.utils.clock import file_clock
+from vlad.utils.prefetch import prefetch
 
 if TYPE_CHECKING:
     from vlad.reasoning.rules import RuleCitation
@@ -36,9 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[float], None]
-
-MEMORY_TRACK = "memory"
-"""Name of the score track of a retrieval memory (it stands where a definition would)."""
 
 
 @dataclass
@@ -74,25 +77,6 @@ class EncodedVideo:
             return self.info.duration_s
         step = 1.0 / self.info.fps if self.info.fps > 0 else 0.0
         return float(self.frame_times_s[-1]) + step
-
-
-@dataclass(frozen=True)
-class LocalizedFrame:
-    """Where in the frame: the WinCLIP window map of an interval's peak frame.
-
-    Attributes:
-        interval: The interval localized.
-        frame_index: Original index of the peak frame.
-        time_s: Its time in seconds.
-        anomaly_map: (H, W) map at the frame's size.
-        overlay_path: The overlay PNG written, if any.
-    """
-
-    interval: Interval
-    frame_index: int
-    time_s: float
-    anomaly_map: np.ndarray = field(repr=False)
-    overlay_path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -174,18 +158,7 @@ class VideoResult:
         if self.stopped_early:
             record["stopped_early"] = self.stopped_early
         if self.localized:
-            maps = []
-            for item in self.localized:
-                entry = {
-                    "start_s": round(item.interval.start_s, 3),
-                    "frame_index": item.frame_index,
-                    "time_s": round(item.time_s, 3),
-                    "map_max": round(float(item.anomaly_map.max()), 6),
-                }
-                if item.overlay_path is not None:
-                    entry["overlay"] = str(item.overlay_path)
-                maps.append(entry)
-            record["maps"] = maps
+            record["maps"] = [item.to_record() for item in self.localized]
         return record
 
 
@@ -226,7 +199,7 @@ class VideoDetector:
         if memory is not None:
             check_memory_fits(memory, encoder)
         if memory_k < 1:
-            raise InputError(f"The memory's k must be at least 1, got {memory_k}.")
+            raise InputError(f"memory_k must be at least 1, got {memory_k}.", param="memory_k")
         self.memory = memory
         self.memory_k = memory_k
         self.encoder = encoder
@@ -397,18 +370,8 @@ class VideoDetector:
         duration = encoded.duration_s
         intervals = []
         for column, definition in enumerate(definitions):
-            values = smoothed[:, column]
-            runs = temporal.hysteresis_runs(values, config.threshold, config.hysteresis_low)
-            spans = temporal.runs_to_spans(
-                runs,
-                times,
-                duration,
-                merge_gap_s=config.merge_gap_s,
-                min_duration_s=config.min_interval_s,
-            )
             intervals.extend(
-                Interval(start_s, end_s, float(values[start:stop].max()), definition)
-                for start, stop, start_s, end_s in spans
+                cut_intervals(smoothed[:, column], times, duration, config, definition)
             )
         intervals.sort(key=lambda i: (i.start_s, -i.peak_score))
         info = encoded.info
@@ -507,17 +470,9 @@ class VideoDetector:
         """
         if not result.intervals:
             return []
-        grid = self.encoder.grid_size
-        if grid is None:
+        if self.encoder.grid_size is None:
             log.warning("CLIP %s has no patch grid; skipping peak-frame maps.", self.encoder.name)
             return []
-        scales = tuple(s for s in self.config.map_scales if s <= min(grid))
-        covers = {
-            s: wm.windows_covering(window_indices(grid, s), grid[0] * grid[1]).to(
-                self.encoder.device
-            )
-            for s in scales
-        }
         localized = []
         with open_video(result.info.source, frames_fps=encoded.frames_fps) as reader:
             for number, interval in enumerate(result.intervals):
@@ -529,23 +484,24 @@ class VideoDetector:
                 peak = candidates[int(np.argmax(track.values[candidates]))]
                 frame = reader.read_frame(int(track.frame_indices[peak]))
                 image = Image.fromarray(frame.image)
-                features = self.encoder.encode_images(
-                    self.encoder.preprocess([image]), window_scales=scales
-                )
                 text = _map_text(result, number, interval)
                 if text is None:
                     continue
-                pair = self.scorer.text_pair(text).to(self.encoder.device)
-                _, patch_map = zero_shot_scores(features, pair, self.config.temperature, covers)
-                height, width = frame.image.shape[:2]
-                anomaly_map = (
-                    wm.upsample(patch_map.view(1, *grid), (height, width))[0].float().cpu().numpy()
+                anomaly_map = window_map(
+                    self.encoder,
+                    self.scorer,
+                    image,
+                    text,
+                    scales=self.config.map_scales,
+                    temperature=self.config.temperature,
                 )
+                if anomaly_map is None:
+                    continue
                 overlay_path = None
                 if map_out is not None:
                     from vlad.answer.render import write_overlay
 
-                    clock = _clock(frame.time_s, sep="m")
+                    clock = file_clock(frame.time_s)
                     stem = f"{Path(result.input).stem}_{number + 1:02d}_{clock}s"
                     overlay_path = write_overlay(Path(map_out), stem, image, anomaly_map)
                 localized.append(
@@ -572,38 +528,3 @@ def _map_text(result: VideoResult, number: int, interval: Interval) -> str | Non
         return interval.definition or ""
     neighbors = result.evidence[number] if number < len(result.evidence) else ()
     return next((n.text for n in neighbors if n.label == "anomalous"), None)
-
-
-def check_memory_fits(memory: MemoryIndex, encoder: ClipEncoder) -> None:
-    """Make sure a memory can score this CLIP's frame embeddings.
-
-    Args:
-        memory: The memory.
-        encoder: The CLIP that embeds the video's frames.
-
-    Raises:
-        InputError: The memory was built with another embedder (or dimension).
-    """
-    if memory.embedder == encoder.name and memory.dim == int(encoder.embed_dim):
-        return
-    where = f"Memory '{memory.folder}'" if memory.folder else "The memory"
-    raise InputError(
-        f"{where} was built with embedder '{memory.embedder}' (dim {memory.dim}), "
-        f"not with this video's CLIP '{encoder.name}' (dim {encoder.embed_dim}); rebuild it "
-        f"with vlad memory build --embedder clip:ARCH@WEIGHTS naming the same CLIP as "
-        "--clip and --clip-weights."
-    )
-
-
-def _clock(seconds: float, *, sep: str = ":") -> str:
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}{sep}{rest:02d}"
-
-
-def format_clock(seconds: float) -> str:
-    """``m:ss.s`` for a time in seconds (``h:mm:ss`` past an hour)."""
-    if seconds >= 3600:
-        hours, rest = divmod(int(seconds), 3600)
-        return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes)}:{rest:04.1f}"

@@ -1,4 +1,4 @@
-"""Analyzer end to end on a real tiny CLIP and real encoded videos: intervals, evidence,
+"""The pipeline end to end on a real tiny CLIP and real encoded videos: intervals, evidence,
 keyframes with heat maps, memory and rules as scorers, and the checks on model text."""
 
 from __future__ import annotations
@@ -10,20 +10,15 @@ import pytest
 
 from tests.analysis_helpers import EVENT, FPS, calibrate, video_config, write_event_video
 from tests.conftest import make_image
-from vlad.answer.explanation import (
-    Evidence,
-    EvidenceItem,
-    Explanation,
-    clock,
-    ground_text,
-    span,
-    template_text,
-    times_in,
-)
+from vlad.answer.explanation import Evidence, EvidenceItem, Explanation
+from vlad.answer.grounding import ground_text, times_in
+from vlad.answer.text import template_text
 from vlad.errors import InputError
-from vlad.pipeline.analyzer import MEMORY_TRACK, Analyzer
+from vlad.pipeline import Pipeline
+from vlad.pipeline.evidence import MEMORY_TRACK
 from vlad.reasoning.llm import GenerationSettings
 from vlad.types import Interval, ScoreTrack
+from vlad.utils.clock import clock, span
 
 
 class ScriptedBackend:
@@ -54,13 +49,13 @@ def calibration(tiny_encoder, event_video):
 
 
 @pytest.fixture(scope="module")
-def analyzer(tiny_encoder, calibration) -> Analyzer:
-    return Analyzer(tiny_encoder, video=video_config(calibration.threshold))
+def analyzer(tiny_encoder, calibration) -> Pipeline:
+    return Pipeline(tiny_encoder, video=video_config(calibration.threshold))
 
 
 @pytest.fixture(scope="module")
 def analysis(analyzer, calibration, event_video):
-    return analyzer.analyze(
+    return analyzer.analyze_one(
         event_video, definitions=[calibration.definition, *calibration.others[:2]]
     )
 
@@ -119,7 +114,7 @@ def test_record_is_json_ready(analysis):
 
 def test_progress_is_reported_in_order_up_to_done(analyzer, calibration, event_video):
     seen: list[tuple[float, str]] = []
-    analyzer.analyze(
+    analyzer.analyze_one(
         event_video,
         definitions=[calibration.definition],
         progress=lambda f, s: seen.append((f, s)),
@@ -133,7 +128,7 @@ def test_progress_is_reported_in_order_up_to_done(analyzer, calibration, event_v
 def test_definitions_that_never_fire_give_a_normal_verdict(analyzer, calibration, event_video):
     if not calibration.others:
         pytest.skip("every candidate reaches the threshold somewhere")
-    explanation = analyzer.analyze(event_video, definitions=calibration.others).explanation
+    explanation = analyzer.analyze_one(event_video, definitions=calibration.others).explanation
     assert explanation.verdict == "normal"
     assert explanation.intervals == () and explanation.keyframes == ()
     assert explanation.text.startswith("Normal")
@@ -150,7 +145,7 @@ def test_rules_apply_through_clip_and_are_cited(analyzer, calibration, event_vid
         ),
         scene="a walkway",
     )
-    analysis = analyzer.analyze(
+    analysis = analyzer.analyze_one(
         event_video, definitions=calibration.others[:1], rules=rules, scene="a campus walkway"
     )
     explanation = analysis.explanation
@@ -186,7 +181,9 @@ def test_memory_built_with_the_clip_scores_frames_and_names_neighbours(
             ("a fight", "anomalous"),
         ],
     )
-    analysis = analyzer.analyze(event_video, definitions=[calibration.definition], memory=memory)
+    analysis = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition], memory=memory
+    )
     explanation = analysis.explanation
     track = next(t for t in explanation.tracks if t.definition == MEMORY_TRACK)
     expected = memory.respond(analysis.encoded.embeddings.numpy(), analyzer.memory_k)
@@ -208,7 +205,7 @@ def test_memory_of_another_embedder_is_a_clear_error(analyzer, event_video, tiny
         [MemoryEntry("a", "normal"), MemoryEntry("b", "anomalous")], rows, embedder="st:other"
     )
     with pytest.raises(InputError, match="st:other"):
-        analyzer.analyze(event_video, memory=memory)
+        analyzer.analyze_one(event_video, memory=memory)
 
 
 def test_model_text_keeps_grounded_sentences_only(tiny_encoder, calibration, event_video):
@@ -219,8 +216,10 @@ def test_model_text_keeps_grounded_sentences_only(tiny_encoder, calibration, eve
         "Everything is normal."
     )
     backend = ScriptedBackend(answer)
-    analyzer = Analyzer(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
-    explanation = analyzer.analyze(event_video, definitions=[calibration.definition]).explanation
+    analyzer = Pipeline(tiny_encoder, llm=backend, video=video_config(calibration.threshold))
+    explanation = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition]
+    ).explanation
     assert explanation.text_source == "llm"
     assert explanation.text == "[E1] shows a fight between people from 0:02 to 0:04."
     # The model saw the facts, with the evidence id and the interval.
@@ -235,21 +234,25 @@ def test_model_text_keeps_grounded_sentences_only(tiny_encoder, calibration, eve
 def test_ungrounded_model_text_falls_back_to_the_template(
     tiny_encoder, calibration, event_video, answer
 ):
-    analyzer = Analyzer(
+    analyzer = Pipeline(
         tiny_encoder, llm=ScriptedBackend(answer), video=video_config(calibration.threshold)
     )
-    explanation = analyzer.analyze(event_video, definitions=[calibration.definition]).explanation
+    explanation = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition]
+    ).explanation
     assert explanation.text_source == "template"
     assert explanation.text == template_text(explanation)
 
 
 def test_a_failing_model_is_counted_and_the_template_used(tiny_encoder, calibration, event_video):
-    analyzer = Analyzer(
+    analyzer = Pipeline(
         tiny_encoder,
         llm=ScriptedBackend(fail=True),
         video=video_config(calibration.threshold),
     )
-    explanation = analyzer.analyze(event_video, definitions=[calibration.definition]).explanation
+    explanation = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition]
+    ).explanation
     assert explanation.text_source == "template"
     assert analyzer.llm_failures == 1
 
@@ -284,8 +287,8 @@ def test_image_analysis_gives_the_full_heat_map(tiny_encoder, tmp_path):
 
     path = tmp_path / "part.png"
     make_image(40, 56, seed=2, defect=True).save(path)
-    low = Analyzer(tiny_encoder, image=WinClipConfig(threshold=0.0))
-    explanation = low.analyze(path, definitions=["a scratch"], scene="metal plate").explanation
+    low = Pipeline(tiny_encoder, image=WinClipConfig(threshold=0.0))
+    explanation = low.analyze_one(path, definitions=["a scratch"], scene="metal plate").explanation
     assert explanation.kind == "image" and explanation.verdict == "anomalous"
     [keyframe] = explanation.keyframes
     assert keyframe.anomaly_map.shape == (40, 56)
@@ -294,8 +297,8 @@ def test_image_analysis_gives_the_full_heat_map(tiny_encoder, tmp_path):
     assert evidence.items[0].kind == "image"
     assert evidence.items[0].score == pytest.approx(explanation.score)
     assert times_in(explanation.text) == []
-    high = Analyzer(tiny_encoder, image=WinClipConfig(threshold=1.0))
-    normal = high.analyze(path).explanation
+    high = Pipeline(tiny_encoder, image=WinClipConfig(threshold=1.0))
+    normal = high.analyze_one(path).explanation
     assert normal.verdict == "normal" and normal.evidence == ()
     assert normal.keyframes[0].overlay is not None  # the map is shown for a normal image too
 
@@ -312,13 +315,13 @@ def test_bad_files_are_one_sentence_errors(analyzer, tmp_path, name, content, ma
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(InputError, match=match) as caught:
-        analyzer.analyze(path)
+        analyzer.analyze_one(path)
     assert "\n" not in str(caught.value)
 
 
 def test_missing_file_is_an_error(analyzer, tmp_path):
     with pytest.raises(InputError, match="does not exist"):
-        analyzer.analyze(tmp_path / "nope.mp4")
+        analyzer.analyze_one(tmp_path / "nope.mp4")
 
 
 # ------------------------------------------------------------- grounding on hand-built data
