@@ -216,8 +216,10 @@ def test_scale_larger_than_the_grid(tiny_encoder, scales):
     big = max(scales)
     with pytest.raises(
         ConfigError, match=f"Window scale {big} is larger than the 4x4 patch grid of 'vlad-tiny"
-    ):
+    ) as caught:
         WinClipScorer(tiny_encoder, WinClipConfig(scales=scales))
+    assert str(caught.value).endswith("use scales of at most 4.")
+    assert caught.value.param == "scales"
 
 
 def test_scale_equal_to_the_grid_is_allowed(tiny_encoder, images):

@@ -88,8 +88,9 @@ class WinClipScorer:
         for scale in self.config.scales:
             if scale > min(rows, cols):
                 raise ConfigError(
-                    f"Window scale {scale} is larger than the {rows}x{cols} patch grid of "
-                    f"'{encoder.name}'; use smaller --scales."
+                    f"Window scale {scale} is larger than the {rows}x{cols} patch "
+                    f"grid of '{encoder.name}'; use scales of at most {min(rows, cols)}.",
+                    param="scales",
                 )
         prompt_set = load_prompt_set(self.config.prompts)
         self.normal_prompts, self.anomalous_prompts = build_ensemble(
