@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 import torch
 from PIL import Image
@@ -23,6 +23,14 @@ from vlad.encoders.clip import ClipEncoder, load_clip
 from vlad.errors import InputError, VladError
 from vlad.pipeline.analysis import Analysis, DefinitionResult
 from vlad.pipeline.memory_fit import MemoryMode, memory_mode
+from vlad.pipeline.request import (
+    AnalysisOptions,
+    AnalysisRequest,
+    InputPath,
+    RuleLike,
+    RuleSetLike,
+    build_request,
+)
 from vlad.pipeline.summary import AnswerPrompts, AnswerWriter
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
 from vlad.types import ProgressFn
@@ -31,35 +39,6 @@ if TYPE_CHECKING:
     from vlad.encoders.text import TextEmbedder
     from vlad.pipeline.image import ImageDetector
     from vlad.scoring.memory import MemoryIndex
-
-InputPath = str | Path
-
-
-class RuleLike(Protocol):
-    """What the pipeline reads from a rule: its id and its text."""
-
-    @property
-    def id(self) -> str:
-        """The rule's id, cited in evidence."""
-        ...
-
-    @property
-    def text(self) -> str:
-        """The rule's text."""
-        ...
-
-
-class RuleSetLike(Protocol):
-    """What the pipeline reads from a rule set (:class:`vlad.reasoning.rules.RuleSet`)."""
-
-    def normal(self) -> Sequence[RuleLike]:
-        """Rules describing normal activity."""
-        ...
-
-    def anomaly(self) -> Sequence[RuleLike]:
-        """Rules describing anomalies."""
-        ...
-
 
 class Pipeline:
     """Explained anomaly analysis of images, videos and frame folders.
@@ -189,38 +168,16 @@ class Pipeline:
     # ------------------------------------------------------------------------ analysis
 
     def analyze(
-        self,
-        inputs: InputPath | Iterable[InputPath],
-        *,
-        definitions: Sequence[str] | str = (),
-        normal: Sequence[str] = (),
-        scene: str | None = None,
-        rules: RuleSetLike | str | Path | None = None,
-        memory: MemoryIndex | str | Path | None = None,
-        references: Sequence[InputPath] = (),
-        captioner: Any = None,
-        map_out: str | Path | None = None,
-        progress: ProgressFn | None = None,
+        self, inputs: InputPath | Iterable[InputPath], **options: Unpack[AnalysisOptions]
     ) -> list[Explanation]:
         """Explain images, videos and frame folders: batch in, batch out, in input order.
 
         Args:
             inputs: One path or many: image files, video files, or frame folders (with
                 ``video.frames_fps`` set).
-            definitions: What counts as anomalous, in words (default: the config's, else
-                the scene prompts' for a video and WinCLIP's state words for an image); a
-                string holds one per line.
-            normal: What is normal, in words (joins the defaults).
-            scene: What the camera shows: it joins the normal descriptions (and is the
-                class name of an image).
-            rules: A rule set (or its file): anomaly rules are scored as definitions,
-                normal rules as normal descriptions; a rule that fires is cited.
-            memory: A retrieval memory (or its folder).
-            references: Normal reference images for few-shot WinCLIP+ on images.
-            captioner: With ``rules``: describes each interval's peak frame (a
-                :class:`~vlad.reasoning.perception.FrameCaptioner`).
-            map_out: Folder for the videos' peak-frame overlay PNGs.
-            progress: Called with the fraction done (over all inputs) and the stage.
+            **options: Keyword options (:class:`~vlad.pipeline.request.AnalysisOptions`):
+                ``definitions``, ``normal``, ``scene``, ``rules``, ``memory``,
+                ``references``, ``captioner``, ``map_out``, ``progress``.
 
         Returns:
             One explanation per input, in input order; an input that cannot be analysed
@@ -230,63 +187,17 @@ class Pipeline:
             VladError: A setting, rule file or memory that cannot be used (before any
                 input is read).
         """
-        return list(
-            self.iter_analyze(
-                inputs,
-                definitions=definitions,
-                normal=normal,
-                scene=scene,
-                rules=rules,
-                memory=memory,
-                references=references,
-                captioner=captioner,
-                map_out=map_out,
-                progress=progress,
-            )
-        )
+        return list(self.iter_analyze(inputs, **options))
 
     def iter_analyze(
-        self,
-        inputs: InputPath | Iterable[InputPath],
-        *,
-        definitions: Sequence[str] | str = (),
-        normal: Sequence[str] = (),
-        scene: str | None = None,
-        rules: RuleSetLike | str | Path | None = None,
-        memory: MemoryIndex | str | Path | None = None,
-        references: Sequence[InputPath] = (),
-        captioner: Any = None,
-        map_out: str | Path | None = None,
-        progress: ProgressFn | None = None,
+        self, inputs: InputPath | Iterable[InputPath], **options: Unpack[AnalysisOptions]
     ) -> Iterator[Explanation]:
         """Like :meth:`analyze`, yielding each explanation as soon as it is ready."""
-        for item in self.iter_analyses(
-            inputs,
-            definitions=definitions,
-            normal=normal,
-            scene=scene,
-            rules=rules,
-            memory=memory,
-            references=references,
-            captioner=captioner,
-            map_out=map_out,
-            progress=progress,
-        ):
+        for item in self.iter_analyses(inputs, **options):
             yield item if isinstance(item, Explanation) else item.explanation
 
     def iter_analyses(
-        self,
-        inputs: InputPath | Iterable[InputPath],
-        *,
-        definitions: Sequence[str] | str = (),
-        normal: Sequence[str] = (),
-        scene: str | None = None,
-        rules: RuleSetLike | str | Path | None = None,
-        memory: MemoryIndex | str | Path | None = None,
-        references: Sequence[InputPath] = (),
-        captioner: Any = None,
-        map_out: str | Path | None = None,
-        progress: ProgressFn | None = None,
+        self, inputs: InputPath | Iterable[InputPath], **options: Unpack[AnalysisOptions]
     ) -> Iterator[Analysis | Explanation]:
         """Like :meth:`iter_analyze`, yielding analyses with their embeddings kept.
 
@@ -295,78 +206,30 @@ class Pipeline:
             :class:`Explanation`, in input order.
         """
         paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
-        request = self._request(definitions, normal, scene, rules, memory)
-        report = progress or _no_progress
+        request = build_request(**options)
+        if request.memory is not None:
+            self.memory_mode(request.memory)  # a mismatched memory fails before any input
+        report = request.progress or _no_progress
         total = max(len(paths), 1)
         images: list[tuple[int, Path]] = []
-        video_setup: Any = None
         for number, raw in enumerate(paths):
             path = Path(raw)
             kind, problem = self._kind(path)
             if kind == "image" and problem is None:
                 images.append((number, path))
                 if len(images) == self.batch_size:
-                    yield from self._image_batch(images, request, references, report, total)
+                    yield from self._image_batch(images, request, report, total)
                     images = []
                 continue
-            yield from self._image_batch(images, request, references, report, total)
+            yield from self._image_batch(images, request, report, total)
             images = []
             if problem is not None:
                 yield Explanation.failure(str(raw), problem, kind=kind)
                 continue
-            from vlad.pipeline.video_stage import analyze_video, request_detector
+            yield self._video(number, raw, request, report, total)
+        yield from self._image_batch(images, request, report, total)
 
-            if video_setup is None:  # a bad setting stops here, before any video is read
-                memory_index = request["memory"]
-                frame_memory = (
-                    memory_index
-                    if memory_index is not None and self.memory_mode(memory_index) == "frames"
-                    else None
-                )
-                video_setup = request_detector(
-                    self,
-                    request["definitions"],
-                    request["normal"],
-                    request["scene"],
-                    request["rule_set"],
-                    memory=frame_memory,
-                )
-            step = _step(report, number, total, path.name if total > 1 else None)
-            outcome: Analysis | Explanation
-            try:
-                with self._model_lock:  # never held across a yield
-                    outcome = analyze_video(
-                        self,
-                        path,
-                        name=str(raw),
-                        detector=video_setup[0],
-                        refs=video_setup[1],
-                        scene=request["scene"],
-                        rule_set=request["rule_set"],
-                        memory=request["memory"],
-                        map_out=map_out,
-                        captioner=captioner,
-                        report=step,
-                    )
-            except VladError as exc:
-                outcome = Explanation.failure(str(raw), str(exc), kind="video")
-            yield outcome
-        yield from self._image_batch(images, request, references, report, total)
-
-    def analyze_one(
-        self,
-        path: InputPath,
-        *,
-        definitions: Sequence[str] | str = (),
-        normal: Sequence[str] = (),
-        scene: str | None = None,
-        rules: RuleSetLike | str | Path | None = None,
-        memory: MemoryIndex | str | Path | None = None,
-        references: Sequence[InputPath] = (),
-        captioner: Any = None,
-        map_out: str | Path | None = None,
-        progress: ProgressFn | None = None,
-    ) -> Analysis:
+    def analyze_one(self, path: InputPath, **options: Unpack[AnalysisOptions]) -> Analysis:
         """Analyse one input and keep its embeddings for follow-up questions.
 
         Its ``explanation`` is the record :meth:`analyze` returns for the same input.
@@ -378,42 +241,56 @@ class Pipeline:
         source = Path(path)
         if source.is_file() and source.stat().st_size == 0:
             raise InputError(f"File '{source.name}' is empty; upload a video or image.")
-        [item] = list(
-            self.iter_analyses(
-                [path],
-                definitions=definitions,
-                normal=normal,
-                scene=scene,
-                rules=rules,
-                memory=memory,
-                references=references,
-                captioner=captioner,
-                map_out=map_out,
-                progress=progress,
-            )
-        )
+        [item] = list(self.iter_analyses([path], **options))
         if isinstance(item, Explanation):
             raise InputError(item.error or f"Cannot analyse '{path}'.")
         return item
 
-    def _request(
+    def _video(
         self,
-        definitions: Sequence[str] | str,
-        normal: Sequence[str],
-        scene: str | None,
-        rules: RuleSetLike | str | Path | None,
-        memory: MemoryIndex | str | Path | None,
-    ) -> dict[str, Any]:
-        index = _load_memory(memory)
-        if index is not None:
-            self.memory_mode(index)  # a mismatched memory fails before any input is read
-        return {
-            "definitions": _clean(definitions),
-            "normal": _clean(normal),
-            "scene": scene.strip() if scene and scene.strip() else None,
-            "rule_set": _load_rules(rules),
-            "memory": index,
-        }
+        number: int,
+        raw: InputPath,
+        request: AnalysisRequest,
+        report: ProgressFn,
+        total: int,
+    ) -> Analysis | Explanation:
+        """Analyse one video or frame folder (the video stage is set up once per call)."""
+        from vlad.pipeline.video_stage import analyze_video, request_detector
+
+        path = Path(raw)
+        if "video" not in request.stages:  # a bad setting stops here, before any video is read
+            frame_memory = (
+                request.memory
+                if request.memory is not None and self.memory_mode(request.memory) == "frames"
+                else None
+            )
+            request.stages["video"] = request_detector(
+                self,
+                request.definitions,
+                request.normal,
+                request.scene,
+                request.rule_set,
+                memory=frame_memory,
+            )
+        detector, refs = request.stages["video"]
+        step = _step(report, number, total, path.name if total > 1 else None)
+        try:
+            with self._model_lock:
+                return analyze_video(
+                    self,
+                    path,
+                    name=str(raw),
+                    detector=detector,
+                    refs=refs,
+                    scene=request.scene,
+                    rule_set=request.rule_set,
+                    memory=request.memory,
+                    map_out=request.map_out,
+                    captioner=request.captioner,
+                    report=step,
+                )
+        except VladError as exc:
+            return Explanation.failure(str(raw), str(exc), kind="video")
 
     def _kind(self, path: Path) -> tuple[Literal["video", "image"], str | None]:
         """What an input is, or why it cannot be analysed."""
@@ -453,8 +330,7 @@ class Pipeline:
     def _image_batch(
         self,
         images: list[tuple[int, Path]],
-        request: dict[str, Any],
-        references: Sequence[InputPath],
+        request: AnalysisRequest,
         report: ProgressFn,
         total: int,
     ) -> Iterator[Analysis | Explanation]:
@@ -470,21 +346,21 @@ class Pipeline:
             first(0.0, "Reading the image")
             winclip = request_winclip(
                 self.image_config,
-                request["definitions"],
-                request["normal"],
-                request["scene"],
-                request["rule_set"],
+                request.definitions,
+                request.normal,
+                request.scene,
+                request.rule_set,
             )
-            stage = self._image_stage(winclip, references)
-            if "image_detector" not in request:  # once per request, not per batch
-                request["image_detector"] = request_detector(
+            stage = self._image_stage(winclip, request.references)
+            if "image" not in request.stages:  # once per call, not per batch
+                request.stages["image"] = request_detector(
                     self,
-                    request["definitions"] or ("a defect",),
-                    request["normal"],
-                    request["scene"],
-                    request["rule_set"],
+                    request.definitions or ("a defect",),
+                    request.normal,
+                    request.scene,
+                    request.rule_set,
                 )
-            detector, refs = request["image_detector"]
+            detector, refs = request.stages["image"]
             names = [str(p) for _, p in images]
             results = list(stage.detect_with_images(names, names=names))
         for (number, path), result in zip(images, results, strict=True):
@@ -504,9 +380,9 @@ class Pipeline:
                         image,
                         detector=detector,
                         refs=refs,
-                        definitions=request["definitions"],
-                        scene=request["scene"],
-                        memory=request["memory"],
+                        definitions=request.definitions,
+                        scene=request.scene,
+                        memory=request.memory,
                         report=step,
                     )
             except VladError as exc:
@@ -570,34 +446,6 @@ def _step(report: ProgressFn, number: int, total: int, name: str | None) -> Prog
         )
 
     return step
-
-
-def _clean(definitions: Sequence[str] | str) -> tuple[str, ...]:
-    """Strip, collapse spaces, drop empty lines and repeats; a string is one per line."""
-    if isinstance(definitions, str):
-        definitions = definitions.splitlines()
-    cleaned = (" ".join(str(d).split()) for d in definitions)
-    return tuple(dict.fromkeys(d for d in cleaned if d))
-
-
-def _load_rules(rules: RuleSetLike | str | Path | None) -> RuleSetLike | None:
-    if rules is None:
-        return None
-    if isinstance(rules, str | Path):
-        from vlad.reasoning.rules import load_rules
-
-        return load_rules(rules)
-    return rules
-
-
-def _load_memory(memory: MemoryIndex | str | Path | None) -> MemoryIndex | None:
-    if memory is None:
-        return None
-    if isinstance(memory, str | Path):
-        from vlad.scoring.memory import MemoryIndex
-
-        return MemoryIndex.load(memory)
-    return memory
 
 
 __all__ = ["Analysis", "DefinitionResult", "Pipeline", "RuleLike", "RuleSetLike"]

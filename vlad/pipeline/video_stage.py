@@ -21,7 +21,8 @@ from vlad.pipeline.video import VideoDetector
 from vlad.types import ProgressFn
 
 if TYPE_CHECKING:
-    from vlad.pipeline.facade import Pipeline, RuleSetLike
+    from vlad.pipeline.facade import Pipeline
+    from vlad.pipeline.request import RuleSetLike
     from vlad.scoring.memory import MemoryIndex
 
 
