@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,6 +176,7 @@ def _run_induce(args: argparse.Namespace) -> int:
             "file); to convert an AnomalyRuler rules.txt use vlad rules import FILE."
         )
     _check_out(args.out, args.force)
+    from vlad.config import InductionConfig
     from vlad.encoders.text import load_embedder
     from vlad.reasoning.induction import (
         InductionReport,
@@ -186,8 +186,20 @@ def _run_induce(args: argparse.Namespace) -> int:
     )
     from vlad.reasoning.llm import GenerationSettings
 
-    prompt = load_induction_prompt(args.induction_prompt)
-    settings = GenerationSettings(max_new_tokens=args.max_new_tokens)
+    config = InductionConfig(
+        scene=args.scene,
+        batches=args.batches,
+        per_batch=args.per_batch,
+        rules_per_answer=args.rules_per_answer,
+        min_votes=args.min_votes,
+        merge_threshold=args.merge_threshold,
+        definitions=tuple(args.define),
+        prompt=args.induction_prompt,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+    )
+    prompt = load_induction_prompt(config.prompt)
+    settings = GenerationSettings(max_new_tokens=config.max_new_tokens)
     captioner = (
         frame_captioner(args.vlm, prompt=args.perception_prompt, cache=not args.no_cache)
         if args.vlm
@@ -212,16 +224,9 @@ def _run_induce(args: argparse.Namespace) -> int:
             references.captions,
             llm,
             embedder,
-            scene=args.scene,
-            batches=args.batches,
-            per_batch=args.per_batch,
-            rules_per_answer=args.rules_per_answer,
-            min_votes=args.min_votes,
-            merge_threshold=args.merge_threshold,
-            definitions=args.define,
+            config,
             prompt=prompt,
             settings=settings,
-            seed=args.seed,
             references=[str(p) for p in args.references],
             progress=bar.update,
             report=report,
@@ -230,7 +235,7 @@ def _run_induce(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rule_set.to_dict(), indent=2))
         return 0
-    votes = args.min_votes or math.ceil(args.batches / 2)
+    votes = config.votes_needed
     print(
         f"Wrote {path}: {len(rule_set.normal())} normal and {len(rule_set.anomaly())} anomaly "
         f"rules from {len(references.captions)} captions ({args.batches} batches of "
