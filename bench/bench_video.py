@@ -860,8 +860,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from vlad.config import ClipConfig
     from vlad.encoders.clip import load_clip
-    from vlad.media import video as vlad_video
     from vlad.media.video import probe_video
+    from vlad.media.video.sources.decord import decord_threads
 
     short_s, long_s = (10.0, 60.0) if args.quick else (30.0, 300.0)
     rates = parse_rates(args.rates or ("2" if args.quick else "2,8"))
@@ -870,7 +870,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     max_wait = args.max_wait if args.max_wait is not None else (5.0 if args.quick else 30.0)
     diagnostics = not args.no_diagnostics
     default_threads = torch.get_num_threads()
-    decord_threads = getattr(vlad_video, "_decord_threads", lambda: "?")()
+    decord_thread_count = decord_threads()
 
     print(f"vlad video bench: {ARCH}, random weights (seed {args.seed}), CPU fp32")
     print(
@@ -882,7 +882,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"CPUs {os.cpu_count()} (usable {len(os.sched_getaffinity(0))}), "
         f"{platform.processor() or platform.machine()}; torch threads {default_threads} "
-        f"(interop {torch.get_num_interop_threads()}); decord threads {decord_threads}; "
+        f"(interop {torch.get_num_interop_threads()}); decord threads {decord_thread_count}; "
         f"PyAV thread_type AUTO; {load_average()}"
     )
 

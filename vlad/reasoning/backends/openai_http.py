@@ -42,7 +42,8 @@ def _httpx() -> Any:
         import httpx
     except ImportError as exc:
         raise MissingDependencyError(
-            "The OpenAI-compatible backend needs httpx; install it with pip install 'vlad[openai]'."
+            "The OpenAI-compatible backend needs httpx, a dependency of vlad; install it "
+            "with pip install httpx."
         ) from exc
     return httpx
 
@@ -312,7 +313,8 @@ class OpenAIChatBackend:
         if isinstance(last_exc, httpx.ConnectError | OSError):
             raise ModelLoadError(
                 f"Cannot reach the model server at {self.base_url}: {failure}; "
-                "start it or check --llm."
+                "start it or check the llm spec.",
+                param="llm",
             ) from last_exc
         raise ModelLoadError(
             f"The model server at {self.endpoint} dropped the connection ({failure}) in "
@@ -330,7 +332,8 @@ class OpenAIChatBackend:
             raise ModelLoadError(
                 f"The model server at {self.endpoint} answered 404 for model "
                 f"'{self.model}' ({_error_text(response)}); check the URL (it usually ends "
-                "in /v1) and the model name after '#' in --llm."
+                "in /v1) and the model name after '#' in the llm spec.",
+                param="llm",
             )
         if status >= 400:
             raise VladError(
@@ -342,8 +345,9 @@ class OpenAIChatBackend:
         except ValueError:
             raise VladError(
                 f"The model server at {self.endpoint} answered something that is not JSON "
-                f"({_snippet(response.text)}); check that --llm points at an "
-                "OpenAI-compatible /v1 API."
+                f"({_snippet(response.text)}); check that the llm spec points at an "
+                "OpenAI-compatible /v1 API.",
+                param="llm",
             ) from None
         try:
             message = data["choices"][0]["message"]
@@ -351,8 +355,9 @@ class OpenAIChatBackend:
         except (KeyError, IndexError, TypeError, AttributeError):
             raise VladError(
                 f"The model server at {self.endpoint} answered JSON without "
-                f"choices[0].message ({_snippet(response.text)}); check that --llm points "
-                "at an OpenAI-compatible /v1 API."
+                f"choices[0].message ({_snippet(response.text)}); check that the llm spec "
+                "points at an OpenAI-compatible /v1 API.",
+                param="llm",
             ) from None
         if content is None:
             logger.warning(
@@ -364,8 +369,9 @@ class OpenAIChatBackend:
         if not isinstance(content, str):
             raise VladError(
                 f"The model server at {self.endpoint} answered content that is not text "
-                f"({_snippet(json.dumps(content))}); check that --llm points at an "
-                "OpenAI-compatible /v1 API."
+                f"({_snippet(json.dumps(content))}); check that the llm spec points at an "
+                "OpenAI-compatible /v1 API.",
+                param="llm",
             )
         return content
 
