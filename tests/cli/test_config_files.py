@@ -37,8 +37,10 @@ def parse(argv: list[str]):
     return parse_args(build_parser(), argv)
 
 
-def read_run(folder: Path) -> dict:
-    return yaml.safe_load((folder / RUN_FILE).read_text(encoding="utf-8"))
+def read_run(where: Path) -> dict:
+    """The run record in an output folder, or an output file's own record (NAME.run.yaml)."""
+    path = where / RUN_FILE if where.is_dir() else where.with_name(f"{where.stem}.{RUN_FILE}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
 # --- every command takes --config --------------------------------------------------------
@@ -306,7 +308,7 @@ def test_rules_import_writes_run_yaml_with_the_resolved_settings(tmp_path, capsy
     config = write_config(tmp_path, {"scene": "a campus walkway", "out": str(out)})
     argv = ["rules", "import", str(source), "--config", str(config), "--define", "a car"]
     assert main(argv) == 0
-    run = _check_run(out.parent, argv)
+    run = _check_run(out, argv)
     assert run["settings"] == {
         "command": "rules",
         "config": str(config),
@@ -319,7 +321,7 @@ def test_rules_import_writes_run_yaml_with_the_resolved_settings(tmp_path, capsy
         "rules_command": "import",
         "scene": "a campus walkway",
     }
-    assert sorted(p.name for p in out.parent.iterdir()) == [RUN_FILE, "walkway.yaml"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["walkway.run.yaml", "walkway.yaml"]
 
 
 def test_no_run_yaml_when_the_command_fails(tmp_path, capsys):
@@ -341,7 +343,7 @@ def test_rules_induce_writes_run_yaml(tmp_path, monkeypatch, capsys):
     argv = ["rules", "induce", "--references", str(captions), "--out", str(out)]
     argv += ["--config", str(config)]
     assert main(argv) == 0
-    run = _check_run(out.parent, argv)
+    run = _check_run(out, argv)
     assert (run["settings"]["batches"], run["settings"]["per_batch"]) == (3, 2)
     assert run["settings"]["references"] == [str(captions)]
 
@@ -378,9 +380,9 @@ def test_eval_captions_out_writes_run_yaml(tmp_path, capsys):
     argv = ["eval", "captions", "--root", str(root), "--dataset", "toy", "--out", str(out)]
     argv += ["--config", str(config), "--no-progress", "--json"]
     assert main(argv) == 0
-    run = _check_run(out.parent, argv)
+    run = _check_run(out, argv)
     assert (run["settings"]["method"], run["settings"]["smooth"]) == ("keywords", 0.0)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["frames.jsonl", RUN_FILE]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["frames.jsonl", "frames.run.yaml"]
 
 
 def test_eval_captions_without_out_writes_no_run_yaml(tmp_path, capsys, monkeypatch):
@@ -391,7 +393,7 @@ def test_eval_captions_without_out_writes_no_run_yaml(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     argv = ["eval", "captions", "--root", str(root), "--dataset", "toy", "--method", "keywords"]
     assert main([*argv, "--no-progress"]) == 0
-    assert not list(tmp_path.rglob(RUN_FILE))
+    assert not list(tmp_path.rglob(f"*{RUN_FILE}"))
 
 
 def test_detect_map_out_writes_run_yaml(clip_dir, tmp_path, capsys):
@@ -435,8 +437,29 @@ def test_detect_video_plot_writes_run_yaml_beside_the_plot(clip_dir, tmp_path, c
     assert main(argv) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["sample_fps"] == 2.0
-    run = _check_run(plot.parent, argv)
+    run = _check_run(plot, argv)
     assert (run["settings"]["frames_fps"], run["settings"]["fps"]) == (4.0, 2.0)
     assert run["settings"]["define"] == ["a bicycle"]
     assert run["settings"]["plot"] == str(plot)
-    assert sorted(p.name for p in plot.parent.iterdir()) == [RUN_FILE, "timeline.png"]
+    assert sorted(p.name for p in plot.parent.iterdir()) == ["timeline.png", "timeline.run.yaml"]
+
+
+def test_a_users_own_run_yaml_is_never_overwritten(clip_dir, tmp_path, capsys):
+    from tests.conftest import make_image
+
+    image = tmp_path / "bottle.png"
+    make_image(40, 50, seed=1).save(image)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    (maps / RUN_FILE).write_text("my own notes: keep me\n", encoding="utf-8")
+    argv = ["detect", str(image), "--clip-weights", f"local-dir:{clip_dir}", "--map-out"]
+    argv += [str(maps), "--no-progress"]
+    assert main(argv) == 0
+    assert (maps / RUN_FILE).read_text(encoding="utf-8") == "my own notes: keep me\n"
+    assert "not a vlad run record" in capsys.readouterr().err
+    assert main(argv) == 0  # a record vlad wrote itself is replaced by the next run's
+    (maps / RUN_FILE).unlink()
+    assert main(argv) == 0
+    first = read_run(maps)["started"]
+    assert main(argv) == 0
+    assert read_run(maps)["started"] >= first

@@ -14,7 +14,14 @@ import pytest
 import yaml
 
 from vlad.utils import runinfo
-from vlad.utils.runinfo import RUN_FILE, package_versions, plain, utc_now, write_run_info
+from vlad.utils.runinfo import (
+    RUN_FILE,
+    is_run_record,
+    package_versions,
+    plain,
+    utc_now,
+    write_run_info,
+)
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
@@ -124,3 +131,20 @@ def test_interrupted_write_keeps_the_old_file(tmp_path, monkeypatch):
     data = yaml.safe_load((tmp_path / RUN_FILE).read_text(encoding="utf-8"))
     assert data["settings"] == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == [RUN_FILE]
+
+
+def test_a_file_vlad_did_not_write_is_left_alone(tmp_path):
+    mine = tmp_path / RUN_FILE
+    mine.write_text("- a list, not a run record\n", encoding="utf-8")
+    assert not is_run_record(mine)
+    started = "2026-01-01T00:00:00Z"
+    assert write_run_info(tmp_path, settings={}, command=["vlad"], started=started) is None
+    assert mine.read_text(encoding="utf-8") == "- a list, not a run record\n"
+
+
+def test_a_record_path_is_written_as_named_and_recognised(tmp_path):
+    record = tmp_path / "timeline.run.yaml"
+    started = "2026-01-01T00:00:00Z"
+    path = write_run_info(record, settings={"fps": 2.0}, command=["vlad"], started=started)
+    assert path == record and is_run_record(record)
+    assert not is_run_record(tmp_path / "missing.yaml")

@@ -653,16 +653,21 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def output_folders(args: argparse.Namespace) -> list[Path]:
-    """The folders a run wrote outputs to, from the options its command declared.
+def run_records(args: argparse.Namespace) -> list[Path]:
+    """Where the run records of a run go, from the outputs its command declared.
+
+    An output folder gets ``run.yaml`` inside it; an output file ``NAME.EXT`` gets
+    ``NAME.run.yaml`` beside it (so two outputs in one folder, or a user's own ``run.yaml``
+    there, are never overwritten).
 
     Args:
         args: The parsed options.
 
     Returns:
-        Each existing folder once: an output folder itself, or an output file's folder
-        (when the file, or a numbered sibling of it, was written).
+        Each record's path once, for the outputs that were written.
     """
+    from vlad.utils.runinfo import RUN_FILE
+
     found: list[Path] = []
     for dest, kind in getattr(args, _OUTPUTS, ()):
         value = getattr(args, dest, None)
@@ -670,17 +675,20 @@ def output_folders(args: argparse.Namespace) -> list[Path]:
             continue
         path = Path(value)
         if kind == "folder":
-            folder = path if path.is_dir() else None
+            record = path / RUN_FILE if path.is_dir() else None
         else:
             written = path.is_file() or any(path.parent.glob(f"{path.stem}_*{path.suffix}"))
-            folder = path.parent if written and path.parent.is_dir() else None
-        if folder is not None and folder.resolve() not in {f.resolve() for f in found}:
-            found.append(folder)
+            record = path.with_name(f"{path.stem}.{RUN_FILE}") if written else None
+        if record is not None and record.resolve() not in {f.resolve() for f in found}:
+            found.append(record)
     return found
 
 
 def write_run_files(args: argparse.Namespace, argv: Sequence[str], *, started: str) -> list[Path]:
-    """Write ``run.yaml`` beside every output the run wrote.
+    """Write a run record beside every output the run wrote (see :func:`run_records`).
+
+    A file of a record's name that vlad did not write is left alone, with a one-line note
+    on stderr.
 
     Args:
         args: The parsed options (the command declared its outputs with
@@ -691,13 +699,20 @@ def write_run_files(args: argparse.Namespace, argv: Sequence[str], *, started: s
     Returns:
         The files written.
     """
+    import sys
+
     from vlad.utils.runinfo import utc_now, write_run_info
 
     ended = utc_now()
     settings = settings_of(args)
-    return [
-        write_run_info(
-            folder, settings=settings, command=["vlad", *argv], started=started, ended=ended
+    written: list[Path] = []
+    for record in run_records(args):
+        path = write_run_info(
+            record, settings=settings, command=["vlad", *argv], started=started, ended=ended
         )
-        for folder in output_folders(args)
-    ]
+        if path is None:
+            print(f"vlad: kept {record} (not a vlad run record); settings not recorded there.",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            written.append(path)
+    return written

@@ -102,26 +102,49 @@ def run_info(
     }
 
 
+def is_run_record(path: str | Path) -> bool:
+    """Whether a file is a ``run.yaml`` that vlad wrote (so a new run may replace it).
+
+    Args:
+        path: The file.
+
+    Returns:
+        True when it is a YAML mapping with vlad's ``command``, ``settings`` and
+        ``versions`` keys; False for anything else (a user's own file of that name).
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and {"command", "settings", "versions"} <= set(data)
+
+
 def write_run_info(
-    folder: str | Path,
+    target: str | Path,
     *,
     settings: Mapping[str, Any],
     command: Sequence[str],
     started: str,
     ended: str | None = None,
-) -> Path:
-    """Write ``run.yaml`` into a folder, atomically (a stopped write leaves the old file).
+) -> Path | None:
+    """Write a run record atomically (a stopped write leaves the old file).
 
     Args:
-        folder: The folder the run wrote its outputs to (created if missing).
+        target: A folder the run wrote its outputs to (``run.yaml`` goes inside it), or
+            the record's own path (ending in ``.yaml``).
         settings: The resolved settings (after the config file and the flags).
         command: The command line, program name first.
         started: Start time, UTC ISO 8601.
         ended: End time, UTC ISO 8601; default: now.
 
     Returns:
-        The path of the file written.
+        The path of the file written, or None when a file of that name exists that vlad did
+        not write (it is left as it is).
     """
-    target = Path(folder) / RUN_FILE
+    path = Path(target)
+    if path.suffix != ".yaml":
+        path = path / RUN_FILE
+    if path.exists() and not is_run_record(path):
+        return None
     record = run_info(settings=settings, command=command, started=started, ended=ended)
-    return atomic_write_text(target, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
+    return atomic_write_text(path, yaml.safe_dump(record, sort_keys=False, allow_unicode=True))
