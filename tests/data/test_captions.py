@@ -79,3 +79,36 @@ def test_missing_folders_name_the_parameter(tmp_path: Path) -> None:
     (root / "toy" / CAPTION_DIR / "t.txt").write_text("a")
     with pytest.raises(InputError, match=r"has no 'label' column; it needs the header"):
         load_caption_dataset(root, "toy")
+
+
+def test_a_video_without_its_caption_file_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vlad.data.captions import CaptionDataset, read_caption_dataset
+
+    root = write(tmp_path, {"test_01": (["a"], ["0"]), "test_02": (["b"], ["1"])})
+    missing = root / "toy" / CAPTION_DIR / "test_01.txt"
+    missing.unlink()
+    with caplog.at_level("WARNING", logger="vlad"):
+        dataset = read_caption_dataset(root, "toy")
+    assert isinstance(dataset, CaptionDataset)
+    assert [v.name for v in dataset.videos] == ["test_02"]
+    assert dataset.skipped == ("test_01",)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Skipping video test_01 of dataset 'toy': its caption file {missing} is missing."
+    ]
+    with pytest.raises(InputError, match="The captions of test_01 are missing"):
+        load_caption_dataset(root, "toy")  # the strict reader still refuses it
+
+
+def test_a_dataset_with_no_caption_file_at_all_is_one_sentence(tmp_path: Path) -> None:
+    from vlad.data.captions import read_caption_dataset
+
+    root = write(tmp_path, {"test_01": (["a"], ["0"])})
+    (root / "toy" / CAPTION_DIR / "test_01.txt").unlink()
+    with pytest.raises(InputError) as exc:
+        read_caption_dataset(root, "toy")
+    assert str(exc.value) == (
+        f"No video of dataset 'toy' has a caption file in {root / 'toy' / CAPTION_DIR}; "
+        "caption the frames first (one .txt per video)."
+    )

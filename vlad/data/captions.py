@@ -14,6 +14,7 @@ error, since it means the files do not belong together.
 from __future__ import annotations
 
 import csv
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from vlad.errors import InputError
 LABEL_DIR = "test_frame"
 CAPTION_DIR = "test_frame_description"
 RULES_FILE = "rules.txt"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,24 @@ def _read_labels(path: Path) -> np.ndarray:
     return np.asarray(labels, dtype=np.int8)
 
 
+@dataclass(frozen=True)
+class CaptionDataset:
+    """A caption dataset as read, with the videos that could not be used.
+
+    Attributes:
+        videos: The videos with captions, in name order.
+        skipped: The names of videos left out because their caption file is missing.
+    """
+
+    videos: tuple[CaptionVideo, ...]
+    skipped: tuple[str, ...] = ()
+
+
 def load_caption_dataset(root: str | Path, dataset: str) -> list[CaptionVideo]:
     """Read every video of a caption dataset, labels aligned with captions.
+
+    Strict: a video without its caption file is an error (see
+    :func:`read_caption_dataset` to skip it instead).
 
     Args:
         root: Folder holding one folder per dataset.
@@ -79,6 +98,32 @@ def load_caption_dataset(root: str | Path, dataset: str) -> list[CaptionVideo]:
         InputError: A folder or caption file is missing, a file is empty or unreadable, a
             label is not 0/1, or a caption file differs from its labels by more than one line.
     """
+    return list(_read_dataset(root, dataset, skip_missing=False).videos)
+
+
+def read_caption_dataset(root: str | Path, dataset: str) -> CaptionDataset:
+    """Read a caption dataset, skipping each video whose caption file is missing.
+
+    A real benchmark may lack the captions of a video; that video is left out with a
+    one-line warning naming it (logger ``vlad.data.captions``) and listed in
+    :attr:`CaptionDataset.skipped`, and the others are read as
+    :func:`load_caption_dataset` reads them.
+
+    Args:
+        root: Folder holding one folder per dataset.
+        dataset: Dataset folder name, e.g. ``ped2``.
+
+    Returns:
+        The videos in name order and the names of those skipped.
+
+    Raises:
+        InputError: As :func:`load_caption_dataset`, except for a missing caption file;
+            or no video has a caption file at all.
+    """
+    return _read_dataset(root, dataset, skip_missing=True)
+
+
+def _read_dataset(root: str | Path, dataset: str, *, skip_missing: bool) -> CaptionDataset:
     folder = Path(root).expanduser() / dataset
     labels_dir = folder / LABEL_DIR
     if not folder.is_dir():
@@ -95,27 +140,47 @@ def load_caption_dataset(root: str | Path, dataset: str) -> list[CaptionVideo]:
     if not label_files:
         raise InputError(f"The folder {labels_dir} holds no .csv label file.")
     videos = []
+    skipped: list[str] = []
     for label_file in label_files:
         caption_file = folder / CAPTION_DIR / f"{label_file.stem}.txt"
         if not caption_file.is_file():
-            raise InputError(
-                f"The captions of {label_file.stem} are missing: expected {caption_file}."
+            if not skip_missing:
+                raise InputError(
+                    f"The captions of {label_file.stem} are missing: expected {caption_file}."
+                )
+            log.warning(
+                "Skipping video %s of dataset '%s': its caption file %s is missing.",
+                label_file.stem,
+                dataset,
+                caption_file,
             )
-        labels = _read_labels(label_file)
-        try:
-            captions = caption_file.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as exc:
-            raise InputError(f"The caption file {caption_file} is not UTF-8 text.") from exc
-        if not captions:
-            raise InputError(f"The caption file {caption_file} is empty; it needs one per frame.")
-        if abs(len(captions) - len(labels)) > 1:
-            raise InputError(
-                f"{caption_file} has {len(captions)} captions but {label_file} has "
-                f"{len(labels)} labels; they must describe the same frames."
-            )
-        count = min(len(captions), len(labels))
-        videos.append(CaptionVideo(label_file.stem, tuple(captions[:count]), labels[:count]))
-    return videos
+            skipped.append(label_file.stem)
+            continue
+        videos.append(_read_video(label_file, caption_file))
+    if not videos:
+        raise InputError(
+            f"No video of dataset '{dataset}' has a caption file in {folder / CAPTION_DIR}; "
+            "caption the frames first (one .txt per video)."
+        )
+    return CaptionDataset(tuple(videos), tuple(skipped))
+
+
+def _read_video(label_file: Path, caption_file: Path) -> CaptionVideo:
+    """One video: its labels and captions, aligned on the shorter (by at most one line)."""
+    labels = _read_labels(label_file)
+    try:
+        captions = caption_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"The caption file {caption_file} is not UTF-8 text.") from exc
+    if not captions:
+        raise InputError(f"The caption file {caption_file} is empty; it needs one per frame.")
+    if abs(len(captions) - len(labels)) > 1:
+        raise InputError(
+            f"{caption_file} has {len(captions)} captions but {label_file} has "
+            f"{len(labels)} labels; they must describe the same frames."
+        )
+    count = min(len(captions), len(labels))
+    return CaptionVideo(label_file.stem, tuple(captions[:count]), labels[:count])
 
 
 def dataset_rules_file(root: str | Path, dataset: str) -> Path | None:
