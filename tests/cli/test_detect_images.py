@@ -191,3 +191,20 @@ def test_console_script_end_to_end(clip_dir, images, tmp_path):
     assert "Traceback" not in done.stderr
     assert "gone.png" in done.stderr
     assert "img/s" in done.stderr  # the progress bar over the folder
+
+
+def test_a_tiny_animated_image_is_scored_with_its_notes_on_stderr(clip_dir, tmp_path, capsys):
+    path = tmp_path / "dot.gif"
+    frames = [Image.new("RGB", (1, 1), color) for color in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    status = main(["detect", str(path), "--json", *_weights(clip_dir)])
+    captured = capsys.readouterr()
+    assert status == 0
+    [record] = json.loads(captured.out)
+    notes = [
+        "The file has 2 frames (an animation); only the first frame is scored.",
+        "The image is only 1x1 pixels (under 32 on a side), so CLIP sees it blown up and its "
+        "verdict says little.",
+    ]
+    assert record["notes"] == notes
+    assert captured.err.strip().splitlines() == [f"vlad: {path}: {note}" for note in notes]

@@ -167,3 +167,31 @@ def test_progress_bar_over_the_video_duration(clip_dir, videos):
     assert done.returncode == 0, done.stderr
     assert "walkway.mp4" in done.stderr and "/4.0 s" in done.stderr  # seconds done / total
     assert done.stdout.startswith(str(videos / "walkway.mp4") + "\t")
+
+
+def test_a_truncated_video_is_reported_once_with_the_records_frame_count(
+    clip_dir, tmp_path, capsys, caplog
+):
+    import logging
+
+    from tests.analysis_helpers import event_frames
+    from tests.videos import truncate
+
+    whole = write_video(tmp_path / "whole.mkv", event_frames(), fps=10, codec="libx264")
+    cut = truncate(whole, 0.6, tmp_path / "cut.mkv")
+    with caplog.at_level(logging.WARNING, logger="vlad"):
+        status = main(["detect", str(cut), "--json", "--plot", str(tmp_path / "t.png"),
+                       "--map-out", str(tmp_path / "maps"), *_common(clip_dir)])  # fmt: skip
+    captured = capsys.readouterr()
+    (record,) = json.loads(captured.out)
+    assert status == 0
+    said = [r.getMessage() for r in caplog.records] + captured.err.strip().splitlines()
+    said = [line for line in said if "decoding stopped" in line]
+    # Once (not once per reopening of the file), and with the record's own figures.
+    assert said == [f"Video '{cut}': {record['stopped_early']}."]
+    assert record["notes"] == [record["stopped_early"]]
+    assert (record["frame_count"], record["duration_s"]) == (38, pytest.approx(3.8))
+    assert record["stopped_early"] == (
+        f"decoding stopped at frame 38 (3.80 s) of about 6.00 s; the rest of '{cut}' is "
+        "missing or damaged"
+    )

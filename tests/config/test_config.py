@@ -334,3 +334,30 @@ def test_check_known_keys_names_where():
         r"device, precision, weights\.",
     ):
         check_known_keys(ClipConfig, {"model": "x"}, where="section 'clip' of a.yaml")
+
+
+@pytest.mark.parametrize("config", [WinClipConfig, VideoConfig])
+@pytest.mark.parametrize("param", ["definitions", "normal"])
+def test_a_phrase_over_the_length_limit_is_refused(config, param):
+    config(**{param: ("x" * 1000,)})  # at the limit: accepted
+    with pytest.raises(ConfigError) as info:
+        config(**{param: ("a fight", "y" * 102_400)})
+    assert str(info.value) == (
+        f"A phrase in {param} is 102,400 characters long, more than the limit of 1,000; "
+        "say it in a sentence or two."
+    )
+    assert info.value.param == param
+    assert "--define" in info.value.for_surface({"definitions": "--define"}) or param == "normal"
+
+
+def test_a_request_with_a_too_long_definition_is_refused():
+    from vlad.pipeline.request import build_request
+
+    with pytest.raises(ConfigError) as info:
+        build_request(definitions=["a fight", "z" * 1001])
+    assert str(info.value) == (
+        "A phrase in definitions is 1,001 characters long, more than the limit of 1,000; "
+        "say it in a sentence or two."
+    )
+    assert info.value.param == "definitions"
+    assert build_request(definitions=["w" * 1000]).definitions == ("w" * 1000,)

@@ -714,3 +714,45 @@ def test_iter_image_paths_symlink_loop_terminates(tmp_path: Path) -> None:
     touch(root / "a.png")
     (root / "loop").symlink_to(root, target_is_directory=True)
     assert iter_image_paths([root]) == [root / "a.png"]
+
+
+# ----------------------------------------------------------------------------- notes
+
+
+def test_a_tiny_image_carries_a_note(tmp_path: Path) -> None:
+    from vlad.media.image import image_notes
+
+    path = tmp_path / "dot.png"
+    Image.new("RGB", (1, 1), RED).save(path)
+    expected = (
+        "The image is only 1x1 pixels (under 32 on a side), so CLIP sees it blown up and its "
+        "verdict says little.",
+    )
+    assert image_notes(load_image(path)) == expected
+    assert image_notes(load_image(path.read_bytes())) == expected
+    assert image_notes(load_image(np.zeros((20, 300, 3), np.uint8))) == (
+        "The image is only 300x20 pixels (under 32 on a side), so CLIP sees it blown up and "
+        "its verdict says little.",
+    )
+    assert image_notes(load_image(np.zeros((32, 32, 3), np.uint8))) == ()
+    assert image_notes(Image.new("RGB", (1, 1))) == ()  # not loaded by vlad: nothing known
+
+
+def test_an_animated_gif_says_only_its_first_frame_is_scored(tmp_path: Path) -> None:
+    from vlad.media.image import image_notes
+
+    path = tmp_path / "blink.gif"
+    frames = [Image.new("RGB", (40, 40), color) for color in (RED, GREEN, BLUE)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    image = load_image(path)
+    assert image.getpixel((0, 0)) == RED
+    assert image_notes(image) == (
+        "The file has 3 frames (an animation); only the first frame is scored.",
+    )
+    with Image.open(path) as opened:
+        assert image_notes(load_image(opened)) == (
+            "The file has 3 frames (an animation); only the first frame is scored.",
+        )
+    still = tmp_path / "still.gif"
+    frames[0].save(still)
+    assert image_notes(load_image(still)) == ()

@@ -400,3 +400,22 @@ def test_ground_text_drops_echoed_instructions_and_fragments():
     grounded = ground_text(text, explanation, instructions=CHAT_SYSTEM)
     assert grounded.text == "A fight starts at 0:40 [E1]."
     assert len(grounded.dropped) == 3
+
+
+def test_a_tiny_animated_image_gets_its_verdict_with_notes(tiny_encoder, tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "dot.gif"
+    frames = [Image.new("RGB", (2, 1), color) for color in ((255, 0, 0), (0, 0, 255))]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    explanation = Pipeline(tiny_encoder).analyze_one(path).explanation
+    assert explanation.ok and explanation.kind == "image"
+    assert explanation.notes == (
+        "The file has 2 frames (an animation); only the first frame is scored.",
+        "The image is only 2x1 pixels (under 32 on a side), so CLIP sees it blown up and its "
+        "verdict says little.",
+    )
+    assert explanation.to_record()["notes"] == list(explanation.notes)
+    plain = tmp_path / "part.png"
+    make_image(40, 56, seed=2).save(plain)
+    assert Pipeline(tiny_encoder).analyze_one(plain).explanation.notes == ()

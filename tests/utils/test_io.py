@@ -146,3 +146,30 @@ def test_a_failed_swap_puts_the_old_folder_back(tmp_path: Path, monkeypatch) -> 
     monkeypatch.undo()
     assert names(tmp_path) == ["memory"]
     assert names(target) == ["old.txt"]
+
+
+def test_overwrite_with_owned_names_removes_only_those(tmp_path: Path) -> None:
+    target = tmp_path / "memory"
+    target.mkdir()
+    (target / "manifest.json").write_text("old")
+    (target / "run.yaml").write_text("old")
+    with atomic_folder(target, overwrite=True, owned={"manifest.json", "run.yaml"}) as partial:
+        (partial / "manifest.json").write_text("new")
+    assert names(tmp_path) == ["memory"]
+    assert names(target) == ["manifest.json"]
+    assert (target / "manifest.json").read_text() == "new"
+
+
+def test_overwrite_refuses_a_folder_holding_files_the_writer_does_not_own(tmp_path: Path) -> None:
+    target = tmp_path / "memory"
+    target.mkdir()
+    (target / "manifest.json").write_text("old")
+    (target / "keep.txt").write_text("mine")
+    with (
+        pytest.raises(FileExistsError, match=r"keep\.txt"),
+        atomic_folder(target, overwrite=True, owned={"manifest.json"}) as partial,
+    ):
+        (partial / "manifest.json").write_text("new")
+    assert names(tmp_path) == ["memory"]  # the new folder is removed, the old one kept whole
+    assert names(target) == ["keep.txt", "manifest.json"]
+    assert (target / "manifest.json").read_text() == "old"

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image
+
+# Matplotlib's warning for a character its fonts lack ("Glyph 20013 (...) missing from
+# font(s) DejaVu Sans.").
+_MISSING_GLYPH = r"Glyph \d+ .*missing from font"
 
 
 def heat_map_overlay(
@@ -116,6 +123,67 @@ def plot_timeline(result: Any, path: Path, *, title: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+
+    texts = [str(result.input), title or ""]
+    texts += [track.definition or "" for track in result.tracks]
+    texts += [interval.definition or "" for interval in result.intervals]
+    family = fallback_font(texts)
+    fonts = {"font.family": [*matplotlib.rcParams["font.family"], family]} if family else {}
+    with matplotlib.rc_context(fonts), warnings.catch_warnings():
+        # A glyph no installed font has is drawn as a box; say nothing ten times about it.
+        warnings.filterwarnings("ignore", message=_MISSING_GLYPH, category=UserWarning)
+        return _plot_timeline(result, path, title=title)
+
+
+def fallback_font(texts: Iterable[str]) -> str | None:
+    """An installed font with the glyphs the default font lacks, for definitions in any script.
+
+    Matplotlib draws with its default font (DejaVu Sans), which has Latin, Greek and
+    Cyrillic but not, say, Chinese. When some character of ``texts`` is missing from it,
+    the installed font (matplotlib's font list) that has the most of the missing ones is
+    returned; the plot then falls back to it glyph by glyph. Matplotlib's "Last Resort"
+    font (boxes for everything) is never chosen.
+
+    Args:
+        texts: The texts the figure will show.
+
+    Returns:
+        The font's family name, or None when the default font has every character or no
+        installed font has any of the missing ones.
+    """
+    from matplotlib import font_manager
+
+    wanted = {ord(c) for text in texts for c in text if c.isprintable() and not c.isspace()}
+    if not wanted:
+        return None
+    missing = wanted - _charmap(font_manager.findfont(font_manager.FontProperties()))
+    if not missing:
+        return None
+    best: str | None = None
+    best_key = (0, False)
+    for entry in sorted(font_manager.fontManager.ttflist, key=lambda f: (f.name, f.fname)):
+        if entry.name.startswith("Last Resort"):
+            continue
+        regular = entry.style == "normal" and entry.weight in (400, "normal", "regular")
+        key = (len(missing & _charmap(entry.fname)), regular)
+        if key > best_key:
+            best, best_key = entry.name, key
+    return best
+
+
+@functools.lru_cache(maxsize=512)
+def _charmap(path: str) -> frozenset[int]:
+    """The code points a font file has glyphs for (empty when it cannot be read)."""
+    from matplotlib.ft2font import FT2Font
+
+    try:
+        return frozenset(FT2Font(path).get_charmap())
+    except Exception:  # a damaged or unsupported font file: it has nothing to offer
+        return frozenset()
+
+
+def _plot_timeline(result: Any, path: Path, *, title: str | None) -> Path:
+    import matplotlib
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(11, 4.2), dpi=110, layout="constrained")

@@ -277,6 +277,8 @@ def _detect_images(
                 writer.failure(explanation)
             else:
                 writer.result(explanation)
+                for note in explanation.notes:  # an animation scored on one frame, a tiny image
+                    print(f"vlad: {explanation.input}: {note}", file=sys.stderr)
                 anomaly_map = explanation.anomaly_map
                 if args.map_out is not None and anomaly_map is not None:
                     from PIL import Image
@@ -355,8 +357,8 @@ def _detect_videos(
             failed = True
             writer.failure(explanation)
             continue
-        if explanation.stopped_early:
-            print(f"vlad: {explanation.stopped_early}", file=sys.stderr)
+        # A damaged end was already reported, once, when the file was read (a logged
+        # warning); the record keeps it in stopped_early and notes.
         if args.plot is not None:
             from vlad.answer.render import plot_timeline
 

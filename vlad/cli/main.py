@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from vlad import __version__
+from vlad.cli.data import add_data_commands
 from vlad.cli.demo import add_demo_command
 from vlad.cli.detect import add_parser as add_detect_parser
 from vlad.cli.eval import add_eval_commands
@@ -25,6 +26,7 @@ from vlad.cli.memory import add_memory_commands
 from vlad.cli.options import (
     VladParser,
     add_config_options,
+    check_outputs,
     command_parser,
     parse_args,
     surface_names,
@@ -56,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo_command(commands)
     add_rules_commands(commands)
     add_eval_commands(commands)
+    add_data_commands(commands)
     add_config_options(parser)
     return parser
 
@@ -86,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _quiet_libraries()
     started = utc_now()
     try:
+        check_outputs(args)  # an output that cannot be written stops the run before any work
         status = int(args.handler(args))
         if status in (EXIT_OK, EXIT_INPUT_FAILED):
             write_run_files(args, argv, started=started)

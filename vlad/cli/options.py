@@ -9,7 +9,8 @@
   The file holds the command's settings by their long option names (``clip-weights`` or
   ``clip_weights``) or as nested config sections (``video: {sample_fps: 4}``); flags given
   on the command line override it.
-- :func:`declare_outputs` and :func:`write_run_files`: ``run.yaml`` beside every output.
+- :func:`declare_outputs`, :func:`check_outputs` and :func:`write_run_files`: what a command
+  writes, checked before any work starts, with ``run.yaml`` beside every output.
 - :data:`PARAM_FLAGS` and :func:`surface_names`: library errors name parameters
   (``sample_fps``), the CLI names flags (``--fps``).
 
@@ -272,6 +273,57 @@ def declare_outputs(
     """
     kinds = [(dest, "folder") for dest in folders] + [(dest, "file") for dest in files]
     parser.set_defaults(**{_OUTPUTS: tuple(kinds)})
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse, before any work, an output a run could not write (its results lost at the end).
+
+    Each output a command declared (:func:`declare_outputs`) is checked: a folder output
+    must not be a file, a file output must not be a folder, no folder above either may be
+    a file, and the nearest existing folder must be writable. An existing output file is
+    fine (it is replaced atomically); so is an existing output folder (the command decides
+    what it may replace there).
+
+    Args:
+        args: The parsed options (from :func:`parse_args`).
+
+    Raises:
+        ConfigError: One sentence naming the flag and the path, for the first output that
+            cannot be written.
+    """
+    parser = command_parser(args)
+    for dest, kind in getattr(args, _OUTPUTS, ()):
+        value = getattr(args, dest, None)
+        if value is None:
+            continue
+        problem = _output_problem(Path(value), kind)
+        if problem is not None:
+            flag = _flag_of_dest(parser, dest)
+            raise ConfigError(f"{flag} '{value}' {problem}.")
+
+
+def _output_problem(path: Path, kind: str) -> str | None:
+    """Why an output path cannot be written (words after the path), or None when it can."""
+    if kind == "folder" and path.exists() and not path.is_dir():
+        return "is a file, not a folder; choose another folder"
+    if kind == "file" and path.is_dir():
+        return "is a folder; give a file name"
+    existing = path if kind == "folder" and path.is_dir() else path.parent
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot be written: '{existing}' is a file, not a folder; choose another path"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"cannot be written: folder '{existing}' is not writable; choose another path"
+    return None
+
+
+def _flag_of_dest(parser: argparse.ArgumentParser | None, dest: str) -> str:
+    """The flag of an option by its destination (``map_out`` -> ``--map-out``)."""
+    for action in parser._actions if parser is not None else ():
+        if action.dest == dest and action.option_strings:
+            return _flag_name(action)
+    return "--" + dest.replace("_", "-")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:

@@ -58,15 +58,31 @@ class WinClipConfig:
             )
 
 
+MAX_PHRASE_CHARS = 1000
+"""Longest definition or normal phrase, in characters: a sentence or two.
+
+CLIP's text encoder reads 77 tokens and an LLM prompt quotes every definition, so a longer
+phrase (a pasted document) is cut or floods the prompt; it is refused rather than used.
+"""
+
+
 def check_phrases(phrases: tuple[str, ...], param: str) -> None:
-    """Refuse an empty phrase among definitions or normal phrases, naming the parameter.
+    """Refuse an empty or overlong phrase among definitions or normal phrases.
 
     Args:
         phrases: The phrases.
         param: The parameter they were given as (``definitions`` or ``normal``).
 
     Raises:
-        ConfigError: A phrase is empty or only spaces.
+        ConfigError: A phrase is empty or only spaces, or longer than
+            :data:`MAX_PHRASE_CHARS` (the message names the parameter).
     """
     if any(not phrase.strip() for phrase in phrases):
         raise ConfigError(f"A phrase in {param} is empty; give it some words.", param=param)
+    longest = max((len(phrase) for phrase in phrases), default=0)
+    if longest > MAX_PHRASE_CHARS:
+        raise ConfigError(
+            f"A phrase in {param} is {longest:,} characters long, more than the limit of "
+            f"{MAX_PHRASE_CHARS:,}; say it in a sentence or two.",
+            param=param,
+        )

@@ -7,7 +7,9 @@ and the Python API.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ import numpy as np
 from vlad.answer.explanation import Explanation, KeyFrame
 from vlad.config.demo import DemoLimits
 from vlad.demo.state import DemoSession, SessionStore
-from vlad.errors import VladError
+from vlad.errors import InputError, VladError
 from vlad.utils.clock import clock, span
 from vlad.utils.messages import one_line
 
@@ -33,7 +35,14 @@ _MESSAGE_CHARS = 400  # errors reach the page as one line of at most this many c
 EVIDENCE_HEADERS = ["id", "time", "kind", "evidence", "score"]
 NO_ANALYSIS = "Upload a video or image and press Analyze first; then ask about it here."
 
-__all__ = ["DemoHandlers", "DemoSession", "SessionStore", "check_upload"]
+__all__ = [
+    "DemoHandlers",
+    "DemoSession",
+    "SessionStore",
+    "check_upload",
+    "discard_upload",
+    "gradio_upload_folder",
+]
 
 
 def check_upload(path: Path, limits: DemoLimits) -> None:
@@ -69,6 +78,55 @@ def check_upload(path: Path, limits: DemoLimits) -> None:
                 f"of {clock(limits.max_video_seconds)}; trim it or start the demo with a "
                 "larger --max-video-seconds."
             )
+
+
+def gradio_upload_folder() -> Path:
+    """Where Gradio keeps uploaded files: ``$GRADIO_TEMP_DIR``, else ``TMP/gradio``.
+
+    Returns:
+        The folder, as the installed Gradio decides it (its own rule when Gradio is not
+        importable).
+    """
+    try:
+        from gradio.utils import get_upload_folder
+    except ImportError:
+        folder = os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio"
+        return Path(folder)
+    return Path(get_upload_folder())
+
+
+def discard_upload(path: Path, upload_folder: Path) -> bool:
+    """Remove a refused upload, only when it is a file Gradio put in its upload folder.
+
+    Gradio keeps each upload as ``UPLOADS/<hash>/NAME``; that file is removed, then its
+    ``<hash>`` folder when empty. A path outside ``upload_folder``, a symbolic link or
+    anything but a plain file is left alone.
+
+    Args:
+        path: The upload, as the app received it.
+        upload_folder: Gradio's upload folder.
+
+    Returns:
+        True when the file was removed.
+    """
+    try:
+        root = upload_folder.resolve(strict=True)
+        if path.is_symlink() or not path.is_file():
+            return False
+        resolved = path.resolve(strict=True)
+    except OSError:
+        return False
+    if root not in resolved.parents:
+        return False
+    try:
+        resolved.unlink()
+    except OSError as exc:
+        log.warning("Could not remove the refused upload %s (%s).", resolved, exc)
+        return False
+    if resolved.parent != root:
+        with contextlib.suppress(OSError):  # not empty: another upload of Gradio's is there
+            resolved.parent.rmdir()
+    return True
 
 
 # ----------------------------------------------------------------------- rendering
@@ -170,6 +228,9 @@ class DemoHandlers:
         store: Where sessions live.
         memory: A retrieval memory used for every analysis, or None.
         rules: A rule set applied to every analysis, or None.
+        upload_folder: Where Gradio keeps uploads (default: :func:`gradio_upload_folder`);
+            an upload there that the demo refuses (too big, too long, unreadable) is
+            removed (:func:`discard_upload`).
     """
 
     def __init__(
@@ -180,12 +241,14 @@ class DemoHandlers:
         *,
         memory: Any = None,
         rules: Any = None,
+        upload_folder: Path | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.limits = limits or DemoLimits()
         self.store = store or SessionStore()
         self.memory = memory
         self.rules = rules
+        self._upload_folder = upload_folder
 
     @property
     def analyzer(self) -> Pipeline:
@@ -221,8 +284,10 @@ class DemoHandlers:
             if progress is not None:
                 progress(fraction, desc=stage)
 
+        refused = True  # until the upload passes check_upload
         try:
             check_upload(path, self.limits)
+            refused = False
             analysis = self.pipeline.analyze_one(
                 path,
                 definitions=(definitions or "").splitlines(),
@@ -232,6 +297,11 @@ class DemoHandlers:
                 progress=report,
             )
         except VladError as exc:
+            # A file refused for what it is (too big, too long, unreadable: an input error
+            # naming it) stays refused: remove Gradio's copy. One refused for a setting is
+            # kept, so Analyze can be pressed again.
+            if refused or (isinstance(exc, InputError) and str(path) in str(exc)):
+                self._discard(path)
             # The upload's server-side path means nothing to the person: name the file.
             message = one_line(str(exc).replace(str(path), name), limit=_MESSAGE_CHARS)
             session.analysis, session.chat, session.gallery = None, None, ()
@@ -252,6 +322,11 @@ class DemoHandlers:
         summary = summary_text(analysis.explanation, name)
         session.messages.append({"role": "assistant", "content": summary})
         return summary, key
+
+    def _discard(self, path: Path) -> None:
+        if self._upload_folder is None:
+            self._upload_folder = gradio_upload_folder()
+        discard_upload(path, self._upload_folder)
 
     def chat(self, message: str | None, key: str | None) -> tuple[str, str]:
         """Answer a question about the session's last analysis.

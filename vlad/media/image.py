@@ -7,7 +7,9 @@ RGB :class:`PIL.Image.Image`, with these rules:
 
 * EXIF orientation is applied for paths and bytes (a phone photo comes out upright).
   In-memory PIL images and arrays are taken as the caller sees them.
-* Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) give their first frame.
+* Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) give their first frame, with a
+  note saying so (:func:`image_notes`); so does an image under :data:`MIN_USEFUL_SIDE`
+  pixels on a side.
 * ``1`` and ``L`` gray is replicated into R, G and B; ``P`` has its palette expanded.
 * Transparency (``RGBA``, ``LA``, ``PA``, premultiplied ``RGBa``/``La``, and ``P``, ``L``
   or ``RGB`` with a transparent colour) is alpha-composited over a **white** background,
@@ -63,7 +65,9 @@ from vlad.utils.messages import exception_detail, printable
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "IMAGE_EXTENSIONS",
+    "MIN_USEFUL_SIDE",
     "ImageSource",
+    "image_notes",
     "image_to_array",
     "iter_image_paths",
     "load_image",
@@ -84,6 +88,13 @@ IMAGE_EXTENSIONS: frozenset[str] = frozenset(
 
 ImageSource: TypeAlias = str | os.PathLike[str] | bytes | bytearray | Image.Image | np.ndarray
 """What :func:`load_image` accepts."""
+
+MIN_USEFUL_SIDE: int = 32
+"""Images with a side under this many pixels get a note (:func:`image_notes`): CLIP reads
+224 x 224 inputs in patches of 14 to 32 pixels, so a smaller image holds about one patch of
+detail, blown up."""
+
+_NOTES_KEY = "vlad_notes"
 
 _RE_PIL_BOMB = re.compile(r"\((\d+) pixels\) exceeds limit of (\d+)")
 _RE_DIGITS = re.compile(r"(\d+)")
@@ -287,7 +298,7 @@ def _decode(
             except Exception as exc:
                 raise _decode_failure(name, exc, _head(fp), total, what) from exc
             _exif_transpose(image)
-            return _to_rgb(image, name)
+            return _with_notes(_to_rgb(image, name), frames=_frame_count(image))
         finally:
             image.close()
 
@@ -498,6 +509,31 @@ def _to_rgb(image: Image.Image, name: str) -> Image.Image:
         ) from exc
 
 
+def _frame_count(image: Image.Image) -> int:
+    """Frames in an opened image (1 for a still image or when Pillow cannot tell)."""
+    try:
+        return max(1, int(getattr(image, "n_frames", 1)))
+    except Exception:  # a broken later frame: the first one was decoded, that is what counts
+        return 1
+
+
+def _with_notes(rgb: Image.Image, *, frames: int) -> Image.Image:
+    """Attach the notes of :func:`image_notes` to a loaded image (in its ``info``)."""
+    notes = []
+    if frames > 1:
+        notes.append(
+            f"The file has {frames} frames (an animation); only the first frame is scored."
+        )
+    width, height = rgb.size
+    if min(width, height) < MIN_USEFUL_SIDE:
+        notes.append(
+            f"The image is only {width}x{height} pixels (under {MIN_USEFUL_SIDE} on a side), "
+            "so CLIP sees it blown up and its verdict says little."
+        )
+    rgb.info[_NOTES_KEY] = tuple(notes)
+    return rgb
+
+
 # --------------------------------------------------------------------------- public API
 
 
@@ -553,15 +589,33 @@ def load_image(
         width, height = source.size
         if width < 1 or height < 1:
             raise _error(label, f"it has no pixels ({width}x{height})", "pass a non-empty image")
-        return _to_rgb(source, label)
+        return _with_notes(_to_rgb(source, label), frames=_frame_count(source))
     if isinstance(source, np.ndarray):
-        return _array_to_rgb(source, "<array>" if name is None else name)
+        return _with_notes(_array_to_rgb(source, "<array>" if name is None else name), frames=1)
     label = f"<{type(source).__name__}>" if name is None else name
     raise _error(
         label,
         f"a value of type {printable(type(source).__name__)} is not an image source",
         "pass a file path, the file's bytes, a PIL image or a numpy array",
     )
+
+
+def image_notes(image: Image.Image) -> tuple[str, ...]:
+    """What a reader of a verdict on this image should know, as :func:`load_image` saw it.
+
+    A file of several frames (an animated GIF, PNG or WebP, a multi-page TIFF) is scored
+    on its first frame only; an image under :data:`MIN_USEFUL_SIDE` pixels on a side is
+    blown up to CLIP's input size, so its verdict says little. Both are said here rather
+    than refused.
+
+    Args:
+        image: An image returned by :func:`load_image` (others have no notes).
+
+    Returns:
+        One sentence per thing to know, in that order; empty when there is none.
+    """
+    notes = image.info.get(_NOTES_KEY, ())
+    return tuple(notes) if isinstance(notes, tuple) else ()
 
 
 def image_to_array(image: Image.Image) -> np.ndarray:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from vlad.answer.explanation import Evidence, EvidenceItem, Explanation, KeyFrame
 from vlad.config import WinClipConfig
+from vlad.media.image import image_notes
 from vlad.pipeline.analysis import Analysis
 from vlad.pipeline.evidence import MEMORY_TRACK, definition_item, neighbour_items
 from vlad.pipeline.video import VideoDetector
@@ -160,6 +161,7 @@ def explain_image(
         keyframes=(keyframe,),
         height=int(height),
         width=int(width),
+        notes=image_notes(image),  # an animation scored on one frame, a tiny image
     )
     report(0.9, "Writing the explanation")
     text, origin = pipe.write_text(explanation)

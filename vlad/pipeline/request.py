@@ -135,11 +135,17 @@ def build_request(
         The request.
 
     Raises:
-        VladError: A rule file or memory folder that cannot be read (one sentence).
+        VladError: A rule file or memory folder that cannot be read, or a definition or
+            normal phrase over :data:`~vlad.config.winclip.MAX_PHRASE_CHARS` (one sentence).
     """
+    from vlad.config.winclip import check_phrases
+
+    cleaned = {"definitions": clean_phrases(definitions), "normal": clean_phrases(normal)}
+    for param, phrases in cleaned.items():
+        check_phrases(phrases, param)
     return AnalysisRequest(
-        definitions=clean_phrases(definitions),
-        normal=clean_phrases(normal),
+        definitions=cleaned["definitions"],
+        normal=cleaned["normal"],
         scene=scene.strip() if scene and scene.strip() else None,
         rule_set=_load_rules(rules),
         memory=_load_memory(memory),

@@ -273,12 +273,15 @@ class VideoDetector:
             if batch:
                 chunks.append(self._embed(batch, indices, times, progress))
             stopped_early = reader.stopped_early
+            decodable = reader.info.frame_count  # cut to where decoding stopped, if it did
         if not indices:
             raise InputError(
                 f"Cannot read video '{source}': no frame could be decoded; check the file."
             )
         if stopped_early is not None:
-            frame_times = frame_times[frame_times <= times[-1]]
+            # Every frame before the stop counts (the warning's figure), not only those up
+            # to the last sampled one.
+            frame_times = frame_times[:decodable]
         return EncodedVideo(
             info=info,
             frame_indices=np.asarray(indices, dtype=np.int64),

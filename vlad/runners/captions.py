@@ -17,9 +17,11 @@ import numpy as np
 from vlad.config.reasoning import DeductionConfig
 from vlad.data.captions import (
     RULES_FILE,
+    CaptionDataset,
     CaptionVideo,
     dataset_rules_file,
     load_caption_dataset,
+    read_caption_dataset,
 )
 from vlad.errors import ConfigError
 
@@ -33,11 +35,13 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "REFERENCE_FRAMES",
+    "CaptionDataset",
     "CaptionVideo",
     "dataset_rules",
     "dataset_rules_file",
     "evaluate_captions",
     "load_caption_dataset",
+    "read_caption_dataset",
 ]
 
 # Frames per video taken as normal references when a dataset has no rules file.
@@ -99,6 +103,7 @@ def evaluate_captions(
     scene_prior: bool = True,
     config: DeductionConfig | None = None,
     progress: Callable[[int], None] | None = None,
+    skipped: Sequence[str] = (),
 ) -> tuple[dict[str, Any], list[list[Deduction]]]:
     """Judge every caption and score the judgements against the labels.
 
@@ -114,10 +119,13 @@ def evaluate_captions(
         config: All deduction settings at once; when given, it replaces ``method``,
             ``smooth``, ``llm_budget`` and ``scene_prior``.
         progress: Called with the number of frames judged so far.
+        skipped: Names of the dataset's videos left out (no caption file: see
+            :func:`vlad.data.captions.read_caption_dataset`), counted in the figures.
 
     Returns:
         The figures (``auc``, ``ap``, ``frames``, ``llm_calls_per_frame``,
-        ``tokens_per_frame``, ``wall_s``, ``method``, ...) and the deductions.
+        ``tokens_per_frame``, ``wall_s``, ``method``, ``skipped_videos`` and ``skipped``
+        ...) and the deductions.
     """
     from vlad.metrics import frame_ap, frame_auc
     from vlad.reasoning.deduction import RuleDeducer
@@ -138,6 +146,8 @@ def evaluate_captions(
         "method": method,
         "frames": stats.frames,
         "videos": len(videos),
+        "skipped_videos": len(skipped),
+        "skipped": list(skipped),
         "auc": frame_auc(labels, scores),
         "ap": frame_ap(labels, scores),
         "llm_calls_per_frame": stats.llm_calls_per_frame,

@@ -8,11 +8,12 @@ leaves the target as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -22,6 +23,7 @@ __all__ = [
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_text",
+    "foreign_entries",
     "sync",
 ]
 
@@ -130,7 +132,12 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, durable: bo
 
 
 @contextmanager
-def atomic_folder(path: str | os.PathLike[str], *, overwrite: bool = False) -> Iterator[Path]:
+def atomic_folder(
+    path: str | os.PathLike[str],
+    *,
+    overwrite: bool = False,
+    owned: Collection[str] | None = None,
+) -> Iterator[Path]:
     """Build a folder under a hidden temporary name and rename it to ``path`` when done.
 
     The block fills the yielded folder. When it ends normally the folder is renamed to
@@ -139,14 +146,23 @@ def atomic_folder(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     block raises, the temporary folder is removed and ``path`` is untouched. Callers that
     must not replace anything check ``path`` before the long work starts.
 
+    With ``owned`` (the names of the files the writer makes), an existing folder is
+    replaced only when it holds nothing else, and only those files are removed from it:
+    a file the writer did not make is never deleted (the write fails, checked again just
+    before the swap, and the old folder stays as it was).
+
     Args:
         path: The folder to create.
         overwrite: Replace an existing folder at ``path``.
+        owned: The names of the files (in the folder itself) the writer may remove when
+            it replaces the folder; None: the old folder is removed whole.
 
     Yields:
         The temporary folder (``.NAME.RANDOM.partial`` beside ``path``), empty.
 
     Raises:
+        FileExistsError: With ``overwrite`` and ``owned``, the old folder holds other
+            entries (the message names them).
         OSError: When the rename fails, e.g. ``path`` exists (not empty) without
             ``overwrite``, or is a file.
     """
@@ -158,6 +174,13 @@ def atomic_folder(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
     try:
         yield partial
         if overwrite and target.is_dir():
+            if owned is not None:
+                foreign = foreign_entries(target, owned)
+                if foreign:
+                    raise FileExistsError(
+                        f"'{target}' holds entries it was not written with "
+                        f"({', '.join(foreign)}); it is not replaced."
+                    )
             old = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.old")
             target.rename(old)
             try:
@@ -165,12 +188,41 @@ def atomic_folder(path: str | os.PathLike[str], *, overwrite: bool = False) -> I
             except BaseException:
                 old.rename(target)
                 raise
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_old(old, owned)
         else:
             partial.rename(target)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def foreign_entries(folder: str | os.PathLike[str], owned: Collection[str]) -> list[str]:
+    """The names in a folder that are not among ``owned`` (or are not plain files), sorted.
+
+    Args:
+        folder: An existing folder.
+        owned: The file names a writer makes there.
+
+    Returns:
+        The other entries' names (a sub-folder is always foreign), sorted; empty when the
+        folder holds only owned files.
+    """
+    return sorted(
+        entry.name
+        for entry in Path(folder).iterdir()
+        if entry.name not in owned or entry.is_symlink() or not entry.is_file()
+    )
+
+
+def _remove_old(old: Path, owned: Collection[str] | None) -> None:
+    """Remove a replaced folder: whole, or only its owned files (then the folder if empty)."""
+    if owned is None:
+        shutil.rmtree(old, ignore_errors=True)
+        return
+    for name in owned:
+        (old / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something appeared there meanwhile: it stays
+        old.rmdir()
 
 
 def _create_temporary(target: Path, *, binary: bool, encoding: str) -> tuple[Path, IO[Any]]:

@@ -395,6 +395,49 @@ def test_save_refuses_to_overwrite_unless_asked(tmp_path):
         memory.save(tmp_path / "file", overwrite=True)
 
 
+def test_overwrite_never_deletes_a_file_vlad_did_not_write(tmp_path):
+    memory = memory_of(HAND_ROWS, HAND_LABELS)
+    memory.save(tmp_path / "m")
+    record = "command: [vlad]\nsettings: {}\nversions: {}\n"  # the CLI's run record
+    (tmp_path / "m" / "run.yaml").write_text(record)
+    memory_of(HAND_ROWS[:2], HAND_LABELS[:2]).save(tmp_path / "m", overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "embeddings.npy",
+        "entries.jsonl",
+        "manifest.json",
+    ]
+    (tmp_path / "m" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError) as exc:
+        memory.save(tmp_path / "m", overwrite=True)
+    assert one_sentence(exc) == (
+        f"Folder '{tmp_path / 'm'}' holds files vlad did not write (keep.txt), so it is not "
+        "replaced; choose another folder, or move them out."
+    )
+    assert exc.value.param == "folder"
+    assert (tmp_path / "m" / "keep.txt").read_text() == "mine"
+    assert MemoryIndex.load(tmp_path / "m").count == 2
+    (tmp_path / "m" / "keep.txt").unlink()
+    (tmp_path / "m" / "run.yaml").write_text("my notes\n")  # a user's file of that name
+    with pytest.raises(InputError) as exc:
+        memory.save(tmp_path / "m", overwrite=True)
+    assert "holds files vlad did not write (run.yaml)" in one_sentence(exc)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_memory(tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "keep.txt").write_text("mine")
+    with pytest.raises(InputError) as exc:
+        mem.ensure_new_folder(tmp_path / "photos", overwrite=True)
+    assert one_sentence(exc) == (
+        f"Folder '{tmp_path / 'photos'}' is not a vlad memory (it has no manifest.json), so "
+        "it is not replaced; choose another folder."
+    )
+    assert exc.value.param == "folder"
+    assert "choose another --out." in exc.value.for_surface({"folder": "--out"})
+    assert (tmp_path / "photos" / "keep.txt").read_text() == "mine"
+
+
 def test_a_stopped_save_leaves_nothing_that_loads(tmp_path, monkeypatch):
     memory = memory_of(HAND_ROWS, HAND_LABELS)
 
@@ -596,6 +639,63 @@ def test_build_from_captions_dedups_and_counts(tmp_path):
     kept = build_from_captions(path, embedder, progress=False, dedup_threshold=None)
     assert kept.count == 6
     assert "normal" in format_summary(summary)
+
+
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        (
+            "normal",
+            "The memory has 2 normal captions and no anomalous one, so it scores every input "
+            "0.0; add anomalous captions.",
+        ),
+        (
+            "anomalous",
+            "The memory has 2 anomalous captions and no normal one, so it scores every input "
+            "1.0 (0.0 where no caption is similar); add normal captions.",
+        ),
+    ],
+)
+def test_a_memory_of_one_label_warns_at_build_time(tmp_path, caplog, label, expected):
+    embedder = TableEmbedder({"walk": [1, 0, 0], "run": [0, 1, 0], "q": [0.8, 0.6, 0]})
+    path = write_lines(
+        tmp_path / "caps.jsonl",
+        [{"text": "walk", "label": label}, {"text": "run", "label": label}],
+    )
+    with caplog.at_level(logging.WARNING, logger="vlad"):
+        memory = build_from_captions(path, embedder, progress=False)
+    assert [r.getMessage() for r in caplog.records] == [expected]
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    [result] = query(memory, "q", embedder, k=2)
+    assert result["score"] == (0.0 if label == "normal" else 1.0)  # what the warning says
+    caplog.clear()
+    path = write_lines(
+        tmp_path / "both.jsonl",
+        [{"text": "walk", "label": "normal"}, {"text": "run", "label": "anomalous"}],
+    )
+    with caplog.at_level(logging.WARNING, logger="vlad"):
+        build_from_captions(path, embedder, progress=False)
+    assert caplog.records == []
+
+
+def test_memory_build_command_shows_the_one_label_warning(tmp_path, caplog, monkeypatch):
+    import vlad.encoders.text
+    from vlad.cli.main import main
+
+    embedder = TableEmbedder({"walk": [1, 0, 0], "stand": [0, 1, 0]})
+    monkeypatch.setattr(vlad.encoders.text, "load_embedder", lambda spec, device: embedder)
+    path = write_lines(
+        tmp_path / "caps.jsonl",
+        [{"text": "walk", "label": "normal"}, {"text": "stand", "label": "normal"}],
+    )
+    argv = ["memory", "build", "--from-captions", str(path), "--out", str(tmp_path / "m")]
+    with caplog.at_level(logging.WARNING, logger="vlad"):
+        assert main([*argv, "--no-progress", "--json"]) == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "The memory has 2 normal captions and no anomalous one, so it scores every input "
+        "0.0; add anomalous captions."
+    ]
+    assert MemoryIndex.load(tmp_path / "m").count == 2
 
 
 def test_query_checks_the_embedder(tmp_path):

@@ -7,15 +7,53 @@ file, says what is wrong and what to do. Decoder messages quoted in them are cut
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import threading
 
 from vlad.errors import InputError
 from vlad.utils.messages import exception_detail, printable
 
-__all__ = ["decoder_detail", "open_failure", "printable", "video_error"]
+__all__ = ["decoder_detail", "open_failure", "printable", "video_error", "warn_once"]
 
 # decord prefixes its messages with "[hh:mm:ss] /path/of/its/source.cc:123: ".
 _RE_DECORD_PREFIX = re.compile(r"\[\d\d:\d\d:\d\d\] \S+:\d+: ")
+
+
+# (file identity, message) of the warnings already given; bounded so a long-lived process
+# (the demo) cannot grow it without end.
+_WARNED: set[tuple[object, str]] = set()
+_WARNED_LIMIT = 4096
+_WARNED_LOCK = threading.Lock()
+
+
+def warn_once(log: logging.Logger, path: str | os.PathLike[str], message: str) -> None:
+    """Log a warning about a file once per process, however often the file is reopened.
+
+    One analysis opens a video several times (probe, frames, keyframes, maps); a damaged
+    end is found each time and would be reported each time. The same message about the
+    same file (same size and modification time) is logged only the first time; a file
+    that changed is warned about again.
+
+    Args:
+        log: The logger to warn on.
+        path: The file the message is about.
+        message: The whole warning, one sentence.
+    """
+    try:
+        info = os.stat(path)
+        identity: object = (os.fspath(path), info.st_size, info.st_mtime_ns, info.st_ino)
+    except OSError:
+        identity = os.fspath(path)
+    key = (identity, message)
+    with _WARNED_LOCK:
+        if key in _WARNED:
+            return
+        if len(_WARNED) >= _WARNED_LIMIT:
+            _WARNED.clear()
+        _WARNED.add(key)
+    log.warning("%s", message)
 
 
 def decoder_detail(exc: BaseException) -> str:

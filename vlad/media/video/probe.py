@@ -24,7 +24,13 @@ import numpy as np
 
 from vlad.errors import ConfigError, InputError
 from vlad.media.image import IMAGE_EXTENSIONS, image_to_array, iter_image_paths, load_image
-from vlad.media.video.errors import decoder_detail, open_failure, printable, video_error
+from vlad.media.video.errors import (
+    decoder_detail,
+    open_failure,
+    printable,
+    video_error,
+    warn_once,
+)
 from vlad.media.video.records import VideoInfo
 
 __all__ = [
@@ -296,7 +302,7 @@ def _probe_container(container: Any, path: str, name: str) -> FileProbe:
             f"decoding stopped at frame {count} ({duration:.2f} s){total}; the rest of "
             f"'{printable(name)}' is missing or damaged"
         )
-        log.warning("Video '%s': %s.", printable(name), stopped_early)
+        warn_once(log, path, f"Video '{printable(name)}': {stopped_early}.")
 
     info = VideoInfo(
         source=name,

@@ -23,7 +23,7 @@ from types import TracebackType
 import numpy as np
 
 from vlad.errors import ConfigError, InputError
-from vlad.media.video.errors import decoder_detail, printable
+from vlad.media.video.errors import decoder_detail, printable, warn_once
 from vlad.media.video.probe import (
     FileProbe,
     check_fps,
@@ -259,7 +259,11 @@ class VideoReader:
             f"decoding stopped at frame {index} ({time_s:.2f} s) of {count}; "
             f"the rest of '{printable(self.info.source)}' is damaged"
         )
-        log.warning("Video '%s': %s.", printable(self.info.source), self.stopped_early)
+        message = f"Video '{printable(self.info.source)}': {self.stopped_early}."
+        if self._probe is not None:
+            warn_once(log, self._probe.path, message)
+        else:
+            log.warning("%s", message)
         self._times = self._times[:index]
         self.info = replace(self.info, frame_count=index, duration_s=time_s)
 

@@ -10,6 +10,7 @@ near-duplicates of one label are dropped, and the result is a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,15 @@ from vlad.scoring.memory.records import (
 if TYPE_CHECKING:
     from vlad.encoders.text import TextEmbedder
 
-__all__ = ["build_from_captions", "build_memory", "embed_texts", "read_captions"]
+__all__ = [
+    "build_from_captions",
+    "build_memory",
+    "embed_texts",
+    "one_label_warning",
+    "read_captions",
+]
+
+log = logging.getLogger(__name__)
 
 _EMBED_CHUNK = 256  # captions per embedder call (one progress step)
 
@@ -216,9 +225,51 @@ def build_memory(
         dedup_threshold=dedup_threshold,
         removed_duplicates=removed,
     )
+    warning = one_label_warning(entries)
+    if warning is not None:
+        log.warning("%s", warning)
     if ann or (ann is None and memory.count >= ANN_MIN_ENTRIES and faiss_available()):
         memory.build_ann(progress=progress)
     return memory
+
+
+def one_label_warning(entries: Sequence[MemoryEntry]) -> str | None:
+    """The warning for a memory whose captions are all of one label, or None.
+
+    A Flashback score is the similarity-weighted share of anomalous neighbours, so a
+    memory of normal captions only scores every input 0.0, and one of anomalous captions
+    only scores 1.0 (0.0 where no caption is similar): it cannot tell anything apart.
+
+    Args:
+        entries: The memory's entries.
+
+    Returns:
+        One sentence naming the missing label, or None when both labels are present (or
+        there are no entries).
+
+    Example:
+        >>> print(one_label_warning([MemoryEntry("people walking", "normal")]))
+        The memory has 1 normal caption and no anomalous one, so it scores every input 0.0; add anomalous captions.
+    """  # noqa: E501
+    anomalous = sum(1 for e in entries if e.anomalous)
+    normal = len(entries) - anomalous
+    if normal and not anomalous:
+        return (
+            f"The memory has {normal} normal caption{_plural(normal)} and no anomalous one, "
+            "so it scores "
+            "every input 0.0; add anomalous captions."
+        )
+    if anomalous and not normal:
+        return (
+            f"The memory has {anomalous} anomalous caption{_plural(anomalous)} and no normal "
+            "one, so it scores "
+            "every input 1.0 (0.0 where no caption is similar); add normal captions."
+        )
+    return None
+
+
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def build_from_captions(

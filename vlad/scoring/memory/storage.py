@@ -27,11 +27,13 @@ from vlad.scoring.memory.records import (
     MemoryEntry,
     MemoryManifest,
 )
-from vlad.utils.io import atomic_folder, sync
+from vlad.utils.io import atomic_folder, foreign_entries, sync
 from vlad.utils.messages import first_line
+from vlad.utils.runinfo import RUN_FILE, is_run_record
 
 __all__ = [
     "ensure_new_folder",
+    "owned_names",
     "read_ann",
     "read_embeddings",
     "read_entries",
@@ -53,8 +55,13 @@ def ensure_new_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
     Returns:
         The folder as a path.
 
+    An existing folder is replaced (with ``overwrite``) only when it is empty or a memory
+    holding nothing but the files vlad writes there (:func:`owned_names`): nothing vlad did
+    not write is ever deleted.
+
     Raises:
-        InputError: The folder is a file (``param="folder"``), or it exists and
+        InputError: The folder is a file, a non-empty folder that is not a memory, or a
+            memory holding other files (``param="folder"``); or it exists and
             ``overwrite`` is False (``param="overwrite"``).
     """
     target = Path(folder)
@@ -68,7 +75,43 @@ def ensure_new_folder(folder: str | Path, *, overwrite: bool = False) -> Path:
             "overwrite to replace it.",
             param="overwrite",
         )
+    if target.is_dir() and any(target.iterdir()):
+        if not (target / MANIFEST_FILE).is_file():
+            raise InputError(
+                f"Folder '{target}' is not a vlad memory (it has no {MANIFEST_FILE}), so it is "
+                "not replaced; choose another folder.",
+                param="folder",
+            )
+        _refuse_foreign(target, foreign_entries(target, owned_names(target)))
     return target
+
+
+def owned_names(folder: Path) -> frozenset[str]:
+    """The files in a memory folder that vlad wrote, so a rebuild may replace them.
+
+    The memory's own files, and ``run.yaml`` when it is a run record vlad wrote (a user's
+    file of that name is not).
+
+    Args:
+        folder: A memory folder.
+
+    Returns:
+        The file names.
+    """
+    record = folder / RUN_FILE
+    extra = {RUN_FILE} if record.is_file() and is_run_record(record) else set()
+    return frozenset({MANIFEST_FILE, ENTRIES_FILE, EMBEDDINGS_FILE, ANN_FILE, *extra})
+
+
+def _refuse_foreign(target: Path, foreign: list[str]) -> None:
+    if foreign:
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        shown = ", ".join(foreign[:3]) + more
+        raise InputError(
+            f"Folder '{target}' holds files vlad did not write ({shown}), so it is not "
+            "replaced; choose another folder, or move them out.",
+            param="folder",
+        )
 
 
 def write_folder(
@@ -97,10 +140,30 @@ def write_folder(
         The manifest as written.
 
     Raises:
-        InputError: The folder exists and ``overwrite`` is False, or it is a file.
+        InputError: The folder exists and ``overwrite`` is False, it is a file, or it
+            holds files vlad did not write (see :func:`ensure_new_folder`).
     """
     target = ensure_new_folder(folder, overwrite=overwrite)
-    with atomic_folder(target, overwrite=overwrite) as partial:
+    owned = owned_names(target) if target.is_dir() else None
+    try:
+        return _write_into(target, entries, embeddings, manifest, ann, overwrite, owned)
+    except FileExistsError:  # a file appeared in the folder while the memory was built
+        if owned is None or not target.is_dir():
+            raise
+        _refuse_foreign(target, foreign_entries(target, owned))
+        raise
+
+
+def _write_into(
+    target: Path,
+    entries: Iterable[MemoryEntry],
+    embeddings: np.ndarray,
+    manifest: MemoryManifest,
+    ann: AnnIndex | None,
+    overwrite: bool,
+    owned: frozenset[str] | None,
+) -> MemoryManifest:
+    with atomic_folder(target, overwrite=overwrite, owned=owned) as partial:
         with open(partial / ENTRIES_FILE, "w", encoding="utf-8") as stream:
             for entry in entries:
                 stream.write(json.dumps(entry.to_record(), ensure_ascii=False))
