@@ -12,3 +12,4 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VLAD_SHARED_DATA", REPO.parent / "shared" / "data"))
 ANOMALYRULER = SHARED_DATA / "anomalyruler"
+UCA = SHARED_DATA / "uca"

@@ -225,3 +225,25 @@ def test_an_interrupted_frame_file_leaves_nothing_behind(
     )
     assert code == 130
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("frames")) == []
+
+
+def test_eval_captions_skips_a_video_without_captions_and_counts_it(
+    toy_root: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = toy_root / "toy" / "test_frame_description" / "test_02.txt"
+    missing.unlink()
+    argv = ["eval", "captions", "--root", str(toy_root), "--dataset", "toy", "--no-progress"]
+    with caplog.at_level("WARNING", logger="vlad"):
+        code = main([*argv, "--method", "keywords", "--smooth", "2", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"Skipping video test_02 of dataset 'toy': its caption file {missing} is missing."
+    ]
+    assert captured.err == ""
+    figures = json.loads(captured.out)
+    assert (figures["videos"], figures["frames"]) == (1, 40)
+    assert figures["skipped_videos"] == 1 and figures["skipped"] == ["test_02"]
+    assert figures["auc"] == 1.0
+    code = main([*argv, "--method", "keywords", "--smooth", "2"])
+    assert "skipped      1 video without captions (test_02)" in capsys.readouterr().out

@@ -19,7 +19,7 @@ DEFAULT_METHOD = "retrieval"
 
 
 def add_eval_commands(commands: Any) -> None:
-    """Add ``vlad eval captions`` to the ``vlad`` command's subparsers.
+    """Add ``vlad eval captions`` and ``vlad eval explanations`` to the ``vlad`` command.
 
     Args:
         commands: The subparsers action of the ``vlad`` parser.
@@ -102,11 +102,12 @@ def add_eval_commands(commands: Any) -> None:
     captions.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     captions.set_defaults(handler=run_eval_captions)
     declare_outputs(captions, files=("out",))
+    add_explanations_command(actions)
 
 
 def run_eval_captions(args: argparse.Namespace) -> int:
     """Run ``vlad eval captions``; return the exit status."""
-    from vlad.data.captions import dataset_rules_file, load_caption_dataset
+    from vlad.data.captions import dataset_rules_file, read_caption_dataset
     from vlad.errors import ConfigError
     from vlad.runners.captions import dataset_rules, evaluate_captions
 
@@ -114,7 +115,8 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         raise ConfigError(f"--videos must be at least 1, got {args.videos}.")
     if args.out is not None and args.out.exists() and args.out.is_dir():
         raise ConfigError(f"--out {args.out} is a folder; give a file name ending in .jsonl.")
-    videos = load_caption_dataset(args.root, args.dataset)
+    dataset = read_caption_dataset(args.root, args.dataset)  # warns of each video skipped
+    videos = list(dataset.videos)
     if args.videos is not None:
         videos = videos[: args.videos]
     needs_llm = args.method in ("hybrid", "llm")
@@ -154,6 +156,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
             llm_budget=args.llm_budget,
             scene_prior=not args.no_scene_prior,
             progress=advance,
+            skipped=dataset.skipped,
         )
     finally:
         bar.close()
@@ -213,8 +216,90 @@ def format_figures(figures: dict[str, Any]) -> str:
         f"LLM tokens   {figures['tokens_per_frame']:.2f} per frame",
         f"wall time    {figures['wall_s']:.1f} s",
     ]
+    if figures.get("skipped_videos"):
+        count = figures["skipped_videos"]
+        lines.append(
+            f"skipped      {count} video{'s' if count != 1 else ''} without captions "
+            f"({', '.join(figures.get('skipped', []))})"
+        )
     if figures.get("scene_prior"):
         lines.append(
             f"scene prior  {figures.get('scene_references', 0)} frequent clauses as normal"
         )
     return "\n".join(lines)
+
+
+def add_explanations_command(actions: Any) -> None:
+    """Add ``vlad eval explanations`` to the ``vlad eval`` subparsers.
+
+    Args:
+        actions: The subparsers action of the ``vlad eval`` parser.
+    """
+    explanations = actions.add_parser(
+        "explanations",
+        help="score explanations against reference descriptions (BLEU, CIDEr-D, tIoU ...)",
+        description=(
+            "Score predicted explanations against reference descriptions, both in the UCA "
+            'layout ({video: {"timestamps": [[start, end], ...], "sentences": [...]}}): '
+            "BLEU-1..4, ROUGE-L and CIDEr-D as coco-caption computes them, the MiniLM cosine "
+            "of paired sentences, and for timed sentences the temporal IoU and recall and "
+            "precision at IoU 0.3, 0.5 and 0.7. Reference sentences are paired with "
+            "predicted ones by their spans (in order when either side has no timestamps)."
+        ),
+    )
+    explanations.add_argument(
+        "--predictions", required=True, type=Path, metavar="FILE", help="predicted sentences"
+    )
+    explanations.add_argument(
+        "--references", required=True, type=Path, metavar="FILE", help="reference sentences"
+    )
+    explanations.add_argument(
+        "--embedder",
+        default="minilm",
+        metavar="SPEC",
+        help="text embedder of the cosine similarity (minilm, st:PATH ...); none leaves it out",
+    )
+    explanations.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
+    explanations.add_argument(
+        "--meteor",
+        action="store_true",
+        help="add METEOR (coco-caption's, through pycocoevalcap; needs Java)",
+    )
+    explanations.add_argument(
+        "--out", type=Path, metavar="FILE.json", help="write every figure and per-video figures"
+    )
+    explanations.add_argument("--json", action="store_true", help="print the figures as JSON")
+    explanations.set_defaults(handler=run_eval_explanations)
+    declare_outputs(explanations, files=("out",))
+
+
+def run_eval_explanations(args: argparse.Namespace) -> int:
+    """Run ``vlad eval explanations``; return the exit status."""
+    from vlad.errors import ConfigError
+    from vlad.runners.explanations import (
+        evaluate_explanations,
+        format_explanation_figures,
+        load_explanations,
+    )
+
+    if args.out is not None and args.out.is_dir():
+        raise ConfigError(f"--out {args.out} is a folder; give a file name ending in .json.")
+    predictions = load_explanations(args.predictions, param="predictions")
+    references = load_explanations(args.references, param="references")
+    embedder = None
+    if args.embedder.strip().lower() != "none":
+        from vlad.encoders.text import load_embedder
+
+        embedder = load_embedder(args.embedder, device=args.device)
+    report = evaluate_explanations(
+        predictions, references, embedder=embedder, with_meteor=args.meteor
+    )
+    if args.out is not None:
+        record = {"figures": report.figures, "videos": report.videos}
+        with atomic_open(args.out, "w") as stream:
+            stream.write(json.dumps(record, ensure_ascii=False, indent=1) + "\n")
+    if args.json:
+        print(json.dumps(report.figures, ensure_ascii=False))
+    else:
+        print(format_explanation_figures(report.figures))
+    return 0
