@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -291,15 +291,19 @@ def check_outputs(args: argparse.Namespace) -> None:
         ConfigError: One sentence naming the flag and the path, for the first output that
             cannot be written.
     """
-    parser = command_parser(args)
+    for dest, path, kind in _declared_outputs(args):
+        problem = _output_problem(path, kind)
+        if problem is not None:
+            flag = surface_names(command_parser(args)).get(dest, "--" + dest.replace("_", "-"))
+            raise ConfigError(f"{flag} '{getattr(args, dest)}' {problem}.")
+
+
+def _declared_outputs(args: argparse.Namespace) -> Iterator[tuple[str, Path, str]]:
+    """(destination, path, ``folder`` or ``file``) of each output the run was given."""
     for dest, kind in getattr(args, _OUTPUTS, ()):
         value = getattr(args, dest, None)
-        if value is None:
-            continue
-        problem = _output_problem(Path(value), kind)
-        if problem is not None:
-            flag = _flag_of_dest(parser, dest)
-            raise ConfigError(f"{flag} '{value}' {problem}.")
+        if value is not None:
+            yield dest, Path(value), kind
 
 
 def _output_problem(path: Path, kind: str) -> str | None:
@@ -316,14 +320,6 @@ def _output_problem(path: Path, kind: str) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"cannot be written: folder '{existing}' is not writable; choose another path"
     return None
-
-
-def _flag_of_dest(parser: argparse.ArgumentParser | None, dest: str) -> str:
-    """The flag of an option by its destination (``map_out`` -> ``--map-out``)."""
-    for action in parser._actions if parser is not None else ():
-        if action.dest == dest and action.option_strings:
-            return _flag_name(action)
-    return "--" + dest.replace("_", "-")
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
@@ -721,11 +717,7 @@ def run_records(args: argparse.Namespace) -> list[Path]:
     from vlad.utils.runinfo import RUN_FILE
 
     found: list[Path] = []
-    for dest, kind in getattr(args, _OUTPUTS, ()):
-        value = getattr(args, dest, None)
-        if value is None:
-            continue
-        path = Path(value)
+    for _dest, path, kind in _declared_outputs(args):
         if kind == "folder":
             record = path / RUN_FILE if path.is_dir() else None
         else:
