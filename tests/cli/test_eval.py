@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -224,7 +225,13 @@ def test_an_interrupted_frame_file_leaves_nothing_behind(
         ]
     )
     assert code == 130
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("frames")) == []
+    # No frame file, whole or half; only the per-video results kept for a rerun.
+    assert sorted(p.name for p in tmp_path.iterdir() if "frames" in p.name) == [
+        "frames.jsonl.parts"
+    ]
+    kept = sorted(p.name for p in (tmp_path / "frames.jsonl.parts").iterdir())
+    assert kept == [".vlad-caption-parts", "test_01.json", "test_02.json"]
+    assert all(json.loads((tmp_path / "frames.jsonl.parts" / k).read_text()) for k in kept[1:])
 
 
 def test_eval_captions_skips_a_video_without_captions_and_counts_it(
@@ -247,3 +254,85 @@ def test_eval_captions_skips_a_video_without_captions_and_counts_it(
     assert figures["auc"] == 1.0
     code = main([*argv, "--method", "keywords", "--smooth", "2"])
     assert "skipped      1 video without captions (test_02)" in capsys.readouterr().out
+
+
+def test_eval_captions_out_resumes_per_video_and_its_bar_reaches_100(
+    toy_root: Path,
+    tmp_path: Path,
+    tiny_arch: str,
+    tiny_weights: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vlad.cli import eval as eval_cli
+
+    bars: list[tuple[Any, list[float]]] = []
+    make_bar = eval_cli._bar
+
+    def recording_bar(**options: Any) -> Any:
+        bar = make_bar(**options)
+        seen: list[float] = []
+        update = bar.update
+
+        def noted(n: float = 1) -> Any:
+            result = update(n)
+            seen.append(bar.n)
+            return result
+
+        bar.update = noted
+        bars.append((bar, seen))
+        return bar
+
+    monkeypatch.setattr(eval_cli, "_bar", recording_bar)
+    out_file = tmp_path / "frames.jsonl"
+    argv = [
+        "eval",
+        "captions",
+        "--root",
+        str(toy_root),
+        "--dataset",
+        "toy",
+        "--embedder",
+        f"clip:{tiny_arch}@{tiny_weights}",
+        "--smooth",
+        "2",
+        "--out",
+        str(out_file),
+    ]
+    assert main([*argv, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    frames = out_file.read_text()
+    assert first["resumed_videos"] == 0
+    bar, seen = bars[-1]
+    assert bar.n == eval_cli.BAR_TOTAL and seen == sorted(seen) and len(seen) >= 3
+
+    # As after a kill during the second video: the first one's result is kept.
+    (tmp_path / "frames.jsonl.parts" / "test_02.json").unlink()
+    out_file.unlink()
+    assert main([*argv, "--json"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["resumed_videos"] == 1
+    assert second["auc"] == pytest.approx(first["auc"], abs=1e-6)
+    assert second["ap"] == pytest.approx(first["ap"], abs=1e-6)
+    assert out_file.read_text() == frames
+    assert bars[-1][0].n == eval_cli.BAR_TOTAL
+
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert f"resumed      2 videos read back from {out_file}.parts" in printed
+
+
+def test_eval_captions_refuses_a_parts_path_it_cannot_use_before_any_work(
+    toy_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out_file = tmp_path / "frames.jsonl"
+    (tmp_path / "frames.jsonl.parts").write_text("mine")
+    argv = ["eval", "captions", "--root", str(toy_root), "--dataset", "toy"]
+    code = main([*argv, "--embedder", "no-such-model", "--out", str(out_file)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        f"vlad: --out keeps each video's result in '{out_file}.parts', which is a file; "
+        "move it or choose another --out."
+    )
+    assert (tmp_path / "frames.jsonl.parts").read_text() == "mine" and not out_file.exists()

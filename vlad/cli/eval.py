@@ -69,9 +69,7 @@ def add_eval_commands(commands: Any) -> None:
         help="chat model for hybrid/llm or induction: offline, transformers:..., gguf:FILE, "
         "openai:URL#MODEL, vllm:MODEL",
     )
-    captions.add_argument(
-        "--embedder", default="minilm", metavar="SPEC", help="text embedder"
-    )
+    captions.add_argument("--embedder", default="minilm", metavar="SPEC", help="text embedder")
     captions.add_argument(
         "--smooth",
         type=float,
@@ -95,7 +93,13 @@ def add_eval_commands(commands: Any) -> None:
         "--videos", type=int, default=None, metavar="N", help="only the first N videos"
     )
     captions.add_argument(
-        "--out", type=Path, metavar="FILE.jsonl", help="write one judgement per frame here"
+        "--out",
+        type=Path,
+        metavar="FILE.jsonl",
+        help=(
+            "write one judgement per frame here; each video's result is kept in FILE.parts/ "
+            "as soon as it is done, and a rerun with the same settings resumes from there"
+        ),
     )
     captions.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     captions.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -109,12 +113,16 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     """Run ``vlad eval captions``; return the exit status."""
     from vlad.data.captions import dataset_rules_file, read_caption_dataset
     from vlad.errors import ConfigError
-    from vlad.runners.captions import dataset_rules, evaluate_captions
+    from vlad.runners.captions import CaptionParts, dataset_rules, evaluate_captions
 
     if args.videos is not None and args.videos < 1:
         raise ConfigError(f"--videos must be at least 1, got {args.videos}.")
     if args.out is not None and args.out.exists() and args.out.is_dir():
         raise ConfigError(f"--out {args.out} is a folder; give a file name ending in .jsonl.")
+    parts = None
+    if args.out is not None:
+        parts = CaptionParts(args.out)
+        parts.check(param="out")
     dataset = read_caption_dataset(args.root, args.dataset)  # warns of each video skipped
     videos = list(dataset.videos)
     if args.videos is not None:
@@ -136,14 +144,10 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         embedder=embedder,
         definitions=args.define,
     )
-    total = sum(len(v.captions) for v in videos)
-    bar = _bar(total, enabled=not args.no_progress, desc=f"{args.dataset} {args.method}")
-    done = [0]
+    bar = _bar(enabled=not args.no_progress, desc=f"{args.dataset} {args.method}")
 
-    def advance(frames: int) -> None:
-        if frames > done[0]:
-            bar.update(frames - done[0])
-            done[0] = frames
+    def advance(share: float) -> None:
+        bar.update(share * BAR_TOTAL - bar.n)
 
     try:
         figures, deductions = evaluate_captions(
@@ -157,6 +161,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
             scene_prior=not args.no_scene_prior,
             progress=advance,
             skipped=dataset.skipped,
+            parts=parts,
         )
     finally:
         bar.close()
@@ -168,6 +173,8 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         "llm": getattr(backend, "name", None),
         "embedder": args.embedder if embedder is not None else None,
     }
+    if parts is not None:
+        figures["parts"] = str(parts.folder)
     if args.out is not None:
         _write_frames(args.out, videos, deductions)
     if args.json:
@@ -177,10 +184,21 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bar(total: int, *, enabled: bool, desc: str) -> Any:
+BAR_TOTAL = 1000
+"""Steps of the caption bar: it shows the share of the work done (clauses embedded, captions
+asked, frames judged), not a count of frames, so that it moves while clauses are embedded."""
+
+
+def _bar(*, enabled: bool, desc: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", disable=not enabled, desc=desc, leave=False)
+    return tqdm(
+        total=BAR_TOTAL,
+        disable=not enabled,
+        desc=desc,
+        leave=False,
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}",
+    )
 
 
 def _write_frames(path: Path, videos: Any, deductions: Any) -> None:
@@ -221,6 +239,12 @@ def format_figures(figures: dict[str, Any]) -> str:
         lines.append(
             f"skipped      {count} video{'s' if count != 1 else ''} without captions "
             f"({', '.join(figures.get('skipped', []))})"
+        )
+    if figures.get("resumed_videos"):
+        count = figures["resumed_videos"]
+        lines.append(
+            f"resumed      {count} video{'s' if count != 1 else ''} read back from "
+            f"{figures.get('parts', 'the kept results')}"
         )
     if figures.get("scene_prior"):
         lines.append(

@@ -100,3 +100,23 @@ def test_retrieval_with_minilm_on_real_ped2_captions() -> None:
     assert figures["auc"] > 0.85
     cited = [d for frames in deductions for d in frames if d.verdict == "anomalous"]
     assert cited and all(d.rules and d.rules[0].startswith("anomaly-") for d in cited)
+
+
+def test_a_scene_fitted_once_judges_each_video_as_in_one_call() -> None:
+    embedder = WordEmbedder(VOCAB)
+    rules = rules_of(["Running"], ["Walking"])
+    videos = [
+        ["A person is walking."] * 30 + ["A person near a bench."] * 10,
+        ["A person near a bench."] * 5 + ["A person is running."] * 5,
+    ]
+    together = RuleDeducer(rules, embedder, smooth=2).deduce(videos)
+    deducer = RuleDeducer(rules, embedder, smooth=2)
+    references = deducer.fit_scene([d for v in videos for d in v])
+    assert references == deducer.matcher.scene_references and references
+    one_by_one = [deducer.deduce([v])[0] for v in videos]
+    assert one_by_one == together
+    # Without it, each call learns the scene from its own video only.
+    alone = RuleDeducer(rules, embedder, smooth=2)
+    alone.deduce([videos[1]])
+    assert alone.matcher.scene_references != references
+    assert RuleDeducer(rules, embedder, method="keywords").fit_scene(videos[0]) == []

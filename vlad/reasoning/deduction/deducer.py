@@ -89,6 +89,7 @@ class RuleDeducer:
         if not self.rules.anomaly():
             raise ConfigError(NO_ANOMALY_RULE, param="definitions")
         self._matcher: RuleMatcher | None = None
+        self._scene_fixed = False
         if self.method in ("retrieval", "hybrid"):
             assert self.embedder is not None
             self._matcher = RuleMatcher(
@@ -132,6 +133,26 @@ class RuleDeducer:
     def matcher(self) -> RuleMatcher | None:
         """The retrieval matcher (``retrieval`` and ``hybrid`` methods)."""
         return self._matcher
+
+    def fit_scene(self, descriptions: Sequence[str]) -> list[str]:
+        """Learn the scene prior once, from these descriptions, for every later :meth:`deduce`.
+
+        By default each :meth:`deduce` call learns the scene from the descriptions it is
+        given. A run that judges a dataset one video at a time (to keep each video's result
+        as soon as it is done) fits the scene on all of them first, so that every video is
+        judged as it would be in one call over the whole dataset.
+
+        Args:
+            descriptions: Every frame description of the footage to be judged.
+
+        Returns:
+            The clauses taken as normal references (empty without the scene prior or for
+            the ``keywords`` and ``llm`` methods).
+        """
+        self._scene_fixed = True
+        if self._matcher is None:
+            return []
+        return self._matcher.fit_scene(descriptions)
 
     def deduce(
         self,
@@ -186,7 +207,8 @@ class RuleDeducer:
     ) -> list[list[Deduction]]:
         assert self._matcher is not None
         flat = [d for v in videos for d in v]
-        self._matcher.fit_scene(flat)
+        if not self._scene_fixed:
+            self._matcher.fit_scene(flat)
         matches = self._matcher.frame_margins(flat)
         self.stats.clauses += len(matches.clauses)
         raw = matches.margins
