@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reasoning.test_recall import ScriptedBackend, WordEmbedder, distinct_answer
+from tests.reasoning.test_recall import ScriptedBackend, WordEmbedder, bad_answer, distinct_answer
 from vlad.cli.main import main
 
 SCENE = "a university campus walkway"
@@ -64,7 +64,8 @@ def test_scene_builds_a_memory_with_user_definitions(scripted, tmp_path, capsys)
     assert summary["recall"]["rounds"] == 1
     assert (
         captured.err
-        == "vlad: Recalled 12 of 12 captions (6 normal, 6 anomalous) in 1 rounds of 7 requests.\n"
+        == "vlad: Recalled 12 of 12 captions (6 normal, 6 anomalous) in 1 rounds of 7 requests, "
+        "10 lines dropped (10 over quota).\n"
     )
     records = [json.loads(line) for line in (out / "entries.jsonl").open()]
     assert {r["source"] for r in records} == {"user", "llm:scripted"}
@@ -88,6 +89,26 @@ def test_answers_are_cached_so_a_rerun_asks_nothing(scripted, tmp_path, monkeypa
     first, second = ((tmp_path / name / "entries.jsonl").read_text() for name in ("a", "b"))
     assert first == second
     capsys.readouterr()
+
+
+def test_lines_the_checks_drop_are_counted_in_the_output(scripted, tmp_path, capsys):
+    scripted["backend"].answer = bad_answer
+    out = tmp_path / "walkway"
+    argv = ["memory", "build", "--scene", SCENE, "--size", "6", "--rounds", "1", "--no-cache"]
+    assert main([*argv, "--out", str(out), "--no-progress", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "vlad: Recalled 6 of 6 captions (3 normal, 3 anomalous) in 1 rounds of 6 requests, 21 "
+        "lines dropped (9 contradicts its label, 6 fragment, 6 prompt echo).\n"
+    )
+    summary = json.loads(captured.out)
+    assert summary["recall"]["rejected"] == {
+        "contradicts its label": 9,
+        "fragment": 6,
+        "prompt echo": 6,
+    }
+    texts = [json.loads(line)["text"] for line in (out / "entries.jsonl").open()]
+    assert not any("per line" in t or "normal" in t or t.endswith(" the") for t in texts)
 
 
 @pytest.mark.parametrize(

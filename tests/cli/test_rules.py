@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reasoning.test_induction import ScriptedLLM, WordEmbedder
+from tests.reasoning.test_induction import COPYING, REFERENCES, ScriptedLLM, WordEmbedder
 from tests.reasoning.test_perception import FrameReader
 from tests.shared_data import ANOMALYRULER
 from tests.videos import moving_square_frames, write_video
@@ -92,6 +92,50 @@ def test_induce_from_a_caption_file(fake_models, captions, tmp_path, capsys) -> 
     assert capsys.readouterr().err == (
         f"vlad: {out} already exists; pass --force to replace it or choose another --out.\n"
     )
+
+
+def test_induce_says_what_the_checks_dropped_and_fails_without_anomaly_rules(
+    fake_models, tmp_path, capsys, monkeypatch
+) -> None:
+    references = tmp_path / "normal.txt"
+    references.write_text("".join(f"{c}\n" for c in REFERENCES))
+    monkeypatch.setattr(
+        "vlad.cli.rules.chat_backend", lambda spec, *, cache=True: ScriptedLLM(COPYING)
+    )
+    out = tmp_path / "rules.yaml"
+    args = ["rules", "induce", "--references", str(references), "--batches", "2"]
+    args += ["--per-batch", "2", "--out", str(out), "--no-progress"]
+    assert main([*args, "--define", "a person riding a bicycle"]) == 1
+    captured = capsys.readouterr()
+    drops = (
+        "6 copied input, 2 contradicts its label, 2 fragment, 2 prompt echo, "
+        "2 restates a normal rule"
+    )
+    assert captured.err == (
+        "vlad: The LLM scripted wrote no anomaly rule that passed the checks and the vote (the "
+        f"checks dropped 14 of its rules: {drops}; 0 anomaly rules were left for the vote), so "
+        f"{out} holds only your --define rules; use a stronger --llm, lower --min-votes or add "
+        "--define rules.\n"
+    )
+    assert captured.out.startswith(
+        f"Wrote {out}: 3 normal and 1 anomaly rules from 2 captions (2 batches of 2; kept with "
+        f">= 1 votes, 6 proposed, 4 of 8 answers unusable, 14 rules dropped by the checks: "
+        f"{drops}).\n"
+    )
+    assert [r.text for r in load_rules(out).anomaly()] == ["a person riding a bicycle"]
+    # --json: the same status and warning, the rule set on stdout
+    assert main([*args, "--define", "a fire", "--force", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith("vlad: The LLM scripted wrote no anomaly rule")
+    assert json.loads(captured.out)["provenance"]["dropped"]["copied input"] == 6
+    # without --define nothing usable is left: one sentence, status 2, no file
+    out.unlink()
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(
+        "vlad: The LLM scripted produced no anomaly rule that 1 of 2 batches agree on "
+        f"(0 proposed, 4 of 8 answers unusable, 14 rules dropped: {drops}); use a stronger LLM"
+    )
+    assert not out.exists()
 
 
 def test_induce_from_images_needs_a_vlm(fake_models, tmp_path, capsys) -> None:
@@ -316,10 +360,17 @@ def test_offline_llm_induces_rules_that_detect_applies(
         str(out),
         "--no-progress",
     ]
-    assert main(args) == 0, capsys.readouterr().err
-    printed = capsys.readouterr().out
-    assert printed.startswith(f"Wrote {out}: ")
+    status = main(args)
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"Wrote {out}: ")
     rules = load_rules(out)
+    # exit status 1, with one sentence, exactly when no induced anomaly rule survived
+    induced = [r for r in rules.anomaly() if r.source == "induced"]
+    assert status == (0 if induced else 1), captured.err
+    if not induced:
+        # the last line (above it: the GGUF conversion's progress bar, on a fresh cache)
+        warning = captured.err.splitlines()[-1]
+        assert warning.startswith("vlad: The LLM ") and "holds only your --define rules" in warning
     assert rules.provenance["model"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
     assert rules.provenance["embedder"]
     assert rules.anomaly()[-1].text == "a person riding a bicycle"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from vlad.reasoning.induction import (
     Candidate,
     InductionReport,
     aggregate,
+    check_rules,
     collect_references,
     induce_rules,
     load_induction_prompt,
@@ -270,6 +272,117 @@ def test_too_few_rules_is_one_clear_error() -> None:
         definitions=["a fire"],
     )
     assert [r.text for r in rules.anomaly()] == ["a fire"]
+
+
+REFERENCES = [
+    "Two people are walking on the path.",
+    "One person is standing near the door of a building.",
+]
+COPYING = {
+    key: answer
+    for batch in (0, 1)
+    for key, answer in {
+        # the issue: the captions written back as rules, word for word
+        ("normal", "human activities", batch): (
+            "1. Two people are walking on the path\n"
+            "2. One person is standing near the door of a building\n"
+            "3. People walking"
+        ),
+        ("normal", "non-human objects", batch): (
+            "1. Trees along the path\n2. Abnormal objects\n3. A door of a building"
+        ),
+        ("anomaly", "human activities", batch): (
+            "1. Two people are walking on the path.\n"
+            "2. Human activities that would be abnormal or anomalous there\n"
+            "3. A car drives on the"
+        ),
+        ("anomaly", "non-human objects", batch): "1. A door of a building.",
+    }.items()
+}
+
+
+def test_copied_captions_echoes_and_fragments_are_dropped_before_the_vote() -> None:
+    llm = ScriptedLLM(COPYING)
+    report = InductionReport()
+    rules = induce_rules(
+        REFERENCES,
+        llm,
+        WordEmbedder(),
+        batches=2,
+        per_batch=2,
+        definitions=["a person riding a bicycle"],
+        report=report,
+    )
+    assert [r.text for r in rules.normal()] == [
+        "People walking",
+        "Trees along the path",
+        "A door of a building",
+    ]
+    assert [r.text for r in rules.anomaly()] == ["a person riding a bicycle"]
+    assert report.kept == {"normal": 3, "anomaly": 0}
+    # per batch: 2 + 1 captions copied, an echo, a fragment, a label contradicted and a
+    # normal rule restated as an anomaly rule
+    assert report.dropped == {
+        "copied input": 6,
+        "prompt echo": 2,
+        "fragment": 2,
+        "contradicts its label": 2,
+        "restates a normal rule": 2,
+    }
+    assert report.drops() == (
+        "6 copied input, 2 contradicts its label, 2 fragment, 2 prompt echo, "
+        "2 restates a normal rule"
+    )
+    assert rules.provenance["dropped"] == {
+        "contradicts its label": 2,
+        "copied input": 6,
+        "fragment": 2,
+        "prompt echo": 2,
+        "restates a normal rule": 2,
+    }
+    # the checks saw the captions the batch was shown, and never the scene or the captions
+    # as instructions: "People walking" is kept although the prompt lists the captions
+    assert "- Two people are walking on the path." in llm.calls[0][0][-1]["content"]
+
+
+def test_with_no_anomaly_rule_left_the_error_counts_the_drops() -> None:
+    with pytest.raises(ConfigError) as info:
+        induce_rules(REFERENCES, ScriptedLLM(COPYING), WordEmbedder(), batches=2, per_batch=2)
+    assert str(info.value) == (
+        "The LLM scripted produced no anomaly rule that 1 of 2 batches agree on (0 proposed, "
+        "4 of 8 answers unusable, 14 rules dropped: 6 copied input, 2 contradicts its label, "
+        "2 fragment, 2 prompt echo, 2 restates a normal rule); use a stronger LLM, lower "
+        "min_votes, or add anomalies as definitions."
+    )
+
+
+def test_check_rules_names_each_reason() -> None:
+    dropped: Counter[str] = Counter()
+    kept = check_rules(
+        [
+            "A building with a door",
+            "Riding a bicycle on the path",
+            "Normal walking is abnormal",
+            "Walking along the",
+            "Two people are walking on the path",
+            "List up to 8 human activities that would be abnormal",
+        ],
+        "anomaly",
+        instructions=["list up to 8 human activities that would be abnormal or anomalous there"],
+        captions=REFERENCES,
+        normal_rules=["A building with a door", "Walking"],
+        dropped=dropped,
+    )
+    assert kept == ["Riding a bicycle on the path"]
+    assert dropped == Counter(
+        {
+            "restates a normal rule": 1,
+            "contradicts its label": 1,
+            "fragment": 1,
+            "copied input": 1,
+            "prompt echo": 1,
+        }
+    )
 
 
 @pytest.mark.parametrize(

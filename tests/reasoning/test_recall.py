@@ -264,6 +264,64 @@ def test_build_scene_memory_saves_and_loads(tmp_path):
     }
 
 
+def bad_answer(what: tuple[str, str], round_index: int) -> str:
+    """What SmolLM2 wrote in the issue: prompt echoes, fragments, wrong labels; one good line."""
+    label, category = what
+    lines = [
+        "Write one event per line and nothing else.",
+        "A car drives on the",
+        "normal | A car driving on the walkway is not normal",
+    ]
+    if label == "normal":
+        lines += ["anomalous | A man steals a bike", f"Calm {category.split()[0]} scene today"]
+    else:
+        lines += [f"anomalous | Alarming {category.split()[0]} incident today"]
+    return "\n".join(lines)
+
+
+def test_echoes_fragments_and_wrong_labels_are_dropped_and_counted():
+    backend = ScriptedBackend(bad_answer)
+    config = RecallConfig(scene=SCENE, size=6, max_rounds=1)
+    entries, _, report = recall_captions(backend, WordEmbedder(), config, progress=False)
+    assert [(e.label, e.text) for e in entries] == [
+        ("normal", "Calm human scene today"),
+        ("normal", "Calm object scene today"),
+        ("normal", "Calm environment scene today"),
+        ("anomalous", "Alarming human incident today"),
+        ("anomalous", "Alarming object incident today"),
+        ("anomalous", "Alarming environment incident today"),
+    ]
+    # 6 answers: each an echo and a fragment; "normal | ... is not normal" contradicts both
+    # labels, "anomalous | A man steals a bike" the three normal requests.
+    assert report.rejected == Counter({"prompt echo": 6, "fragment": 6, "contradicts its label": 9})
+    assert report.lines == 6 and report.dropped == 21 and report.complete
+    assert report.summary() == (
+        "Recalled 6 of 6 captions (3 normal, 3 anomalous) in 1 rounds of 6 requests, 21 lines "
+        "dropped (9 contradicts its label, 6 fragment, 6 prompt echo)."
+    )
+    assert report.to_dict()["rejected"] == {
+        "contradicts its label": 9,
+        "fragment": 6,
+        "prompt echo": 6,
+    }
+
+
+def test_when_nothing_survives_the_checks_the_build_says_so():
+    def answer(what: tuple[str, str], round_index: int) -> str:
+        if what[0] == "normal":
+            return "A student walks to class"
+        return "Write one event per line and nothing else.\nA car drives on the"
+
+    config = RecallConfig(scene=SCENE, size=4, max_rounds=1)
+    with pytest.raises(InputError) as info:
+        build_scene_memory(ScriptedBackend(answer), WordEmbedder(), config, progress=False)
+    assert str(info.value) == (
+        f"The LLM scripted wrote no usable anomalous caption for the scene '{SCENE}' in 1 "
+        "rounds (8 lines dropped: 3 fragment, 3 prompt echo, 2 repeat); use a stronger LLM "
+        "or allow more rounds."
+    )
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -42,7 +42,9 @@ def add_memory_commands(commands: Any) -> None:
             'With --from-captions, each line of FILE is {"text": ..., "label": "normal" or '
             '"anomalous", "category": ... (optional)}. With --scene, an LLM writes normal and '
             "anomalous captions for the scene in rounds (repulsive prompting), until --size "
-            "distinct captions or the round budget. The folder is written atomically."
+            "distinct captions or the round budget; lines that echo the prompt, are cut off "
+            "or contradict their label are dropped, and the summary counts every dropped "
+            "line by reason. The folder is written atomically."
         ),
     )
     source = build.add_mutually_exclusive_group(required=True)

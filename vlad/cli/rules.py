@@ -20,6 +20,11 @@ if TYPE_CHECKING:
     from vlad.reasoning.rules import RuleSet
 
 
+EXIT_OK = 0
+EXIT_INCOMPLETE = 1
+"""``vlad rules induce`` wrote the file, but no induced anomaly rule survived."""
+
+
 def add_rules_commands(commands: Any) -> None:
     """Add ``vlad rules`` to the subcommands, and ``--rules``/``--vlm`` to ``vlad detect``.
 
@@ -45,7 +50,10 @@ def add_rules_commands(commands: Any) -> None:
             "Describe the normal references (images and video frames through --vlm; caption "
             "files as they are), ask the LLM per batch for normal rules, then for anomaly "
             "rules, per category, and keep the rules that at least half of the batches agree "
-            "on (paraphrases merged by embedding similarity)."
+            "on (paraphrases merged by embedding similarity). Rules that echo the prompt, are "
+            "cut off, contradict their kind or copy a caption are dropped first and counted; "
+            "when no induced anomaly rule is left the file keeps your --define rules and the "
+            "exit status is 1."
         ),
     )
     induce.add_argument(
@@ -232,19 +240,36 @@ def _run_induce(args: argparse.Namespace) -> int:
             report=report,
         )
     path = rule_set.save(args.out)
+    dropped = sum(report.dropped.values())
+    status = EXIT_OK
+    if not report.kept["anomaly"]:
+        # Only the user's definitions are anomaly rules: the file is written, but the
+        # induction did not work, and the exit status says so.
+        print(
+            f"vlad: The LLM {llm.name} wrote no anomaly rule that passed the checks and the "
+            f"vote (the checks dropped {dropped} of its rules"
+            + (f": {report.drops()}" if dropped else "")
+            + f"; {report.proposed['anomaly']} anomaly rules were left for the vote), so "
+            f"{path} holds only your --define rules; use a stronger --llm, lower --min-votes "
+            "or add --define rules.",
+            file=sys.stderr,
+        )
+        status = EXIT_INCOMPLETE
     if args.json:
         print(json.dumps(rule_set.to_dict(), indent=2))
-        return 0
+        return status
     votes = config.votes_needed
     print(
         f"Wrote {path}: {len(rule_set.normal())} normal and {len(rule_set.anomaly())} anomaly "
         f"rules from {len(references.captions)} captions ({args.batches} batches of "
         f"{min(args.per_batch, len(references.captions))}; kept with >= {votes} votes, "
         f"{report.proposed['normal'] + report.proposed['anomaly']} proposed, "
-        f"{report.empty_answers} of {report.answers} answers unusable)."
+        f"{report.empty_answers} of {report.answers} answers unusable"
+        + (f", {dropped} rules dropped by the checks: {report.drops()}" if dropped else "")
+        + ")."
     )
     print(format_rule_set(rule_set))
-    return 0
+    return status
 
 
 def _run_import(args: argparse.Namespace) -> int:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal
 from vlad.answer.explanation import Evidence, Explanation, KeyFrame
 from vlad.answer.grounding import ground_text, parse_clock
 from vlad.answer.text import evidence_line, facts, template_text
+from vlad.reasoning.checks import BREAK
 from vlad.reasoning.llm import Conversation
 from vlad.types import Interval
 from vlad.utils.clock import clock, span
@@ -383,7 +384,8 @@ class AnalysisChat:
             answer,
             explanation,
             extra_times_s=() if moment is None else (moment,),
-            instructions=prompts.chat_system,
+            instructions=[prompts.chat_system, prompts.chat_user_text([BREAK], BREAK)],
+            sources=[*lines, question],
         )
         if explanation.anomalous and not grounded.grounded:
             return None

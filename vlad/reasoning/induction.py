@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
@@ -39,6 +40,19 @@ from vlad.config.reasoning import (
 )
 from vlad.errors import ConfigError, InputError
 from vlad.prompts.files import read_prompt_yaml
+from vlad.reasoning.checks import (
+    BREAK,
+    CONTRADICTS_LABEL,
+    COPIED_INPUT,
+    FRAGMENT,
+    PROMPT_ECHO,
+    contradicts_label,
+    copied_from,
+    describe_drops,
+    echoes_prompt,
+    instruction_pieces,
+    is_fragment,
+)
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
 from vlad.reasoning.rules import (
     Rule,
@@ -346,6 +360,10 @@ class InductionReport:
         merged: Distinct rules after merging paraphrases, per kind.
         kept: Rules kept by the vote, per kind.
         contradicting: Anomaly rules dropped as paraphrases of normal rules.
+        dropped: Rules the checks of :mod:`vlad.reasoning.checks` dropped before the vote,
+            by reason (``prompt echo``, ``contradicts its label``, ``fragment``, ``copied
+            input``: a reference caption written back; ``restates a normal rule``: an
+            anomaly rule copying a normal rule it was shown).
     """
 
     answers: int = 0
@@ -354,6 +372,60 @@ class InductionReport:
     merged: dict[str, int] = field(default_factory=lambda: {"normal": 0, "anomaly": 0})
     kept: dict[str, int] = field(default_factory=lambda: {"normal": 0, "anomaly": 0})
     contradicting: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+    def drops(self) -> str:
+        """The rules the checks dropped, for a person: ``"3 copied input, 1 fragment"``."""
+        return describe_drops(self.dropped)
+
+
+RESTATES_NORMAL = "restates a normal rule"
+
+
+def check_rules(
+    rules: Sequence[str],
+    kind: RuleKind,
+    *,
+    instructions: Sequence[str] = (),
+    captions: Sequence[str] = (),
+    normal_rules: Sequence[str] = (),
+    dropped: Counter[str] | None = None,
+) -> list[str]:
+    """The rules of one answer that pass the checks on model text, in order.
+
+    A rule is dropped (and counted in ``dropped``) when it echoes the instructions
+    (``prompt echo``), states the other verdict (``contradicts its label``), is cut off
+    (``fragment``), copies a reference caption it was shown (``copied input``) or, for an
+    anomaly rule, copies a normal rule it was shown (``restates a normal rule``).
+
+    Args:
+        rules: The parsed rules of one answer.
+        kind: ``normal`` or ``anomaly``.
+        instructions: The prompt's instruction pieces
+            (:func:`~vlad.reasoning.checks.instruction_pieces`).
+        captions: The reference captions of the batch.
+        normal_rules: The normal rules the anomaly prompt listed.
+        dropped: Counter updated with the reasons.
+
+    Returns:
+        The rules kept.
+    """
+    counts = dropped if dropped is not None else Counter()
+    kept: list[str] = []
+    for rule in rules:
+        if echoes_prompt(rule, instructions):
+            counts[PROMPT_ECHO] += 1
+        elif contradicts_label(rule, "normal" if kind == "normal" else "anomalous"):
+            counts[CONTRADICTS_LABEL] += 1
+        elif is_fragment(rule):
+            counts[FRAGMENT] += 1
+        elif copied_from(rule, captions) is not None:
+            counts[COPIED_INPUT] += 1
+        elif kind == "anomaly" and copied_from(rule, normal_rules) is not None:
+            counts[RESTATES_NORMAL] += 1
+        else:
+            kept.append(rule)
+    return kept
 
 
 def sample_batches(count: int, batches: int, per_batch: int, seed: int) -> list[list[int]]:
@@ -467,6 +539,16 @@ def _scene_line(template: InductionPrompt, scene: str | None) -> str:
     return template.scene_line.format(scene=scene.strip().rstrip("."))
 
 
+def _instructions(template: InductionPrompt, request: str, words: str, count: int) -> list[str]:
+    """The instruction pieces of one induction request (its scene, captions, rules left out)."""
+    return instruction_pieces(
+        template.system,
+        template.scene_line.format(scene=BREAK),
+        request.format(scene=BREAK, captions=BREAK, rules=BREAK, category=words, count=count),
+        template.none_listed,
+    )
+
+
 def _conversation(system: str, text: str) -> Conversation:
     messages: Conversation = []
     if system:
@@ -538,6 +620,7 @@ def induce_rules(
     chosen = sample_batches(len(captions), batches, per_batch, seed)
     for batch, indices in enumerate(chosen):
         text = "\n".join(f"- {captions[i]}" for i in indices)
+        shown = [captions[i] for i in indices]
         normal_by_category: dict[str, list[str]] = {}
         conversations = [
             _conversation(
@@ -548,10 +631,16 @@ def induce_rules(
             )
             for words in template.categories.values()
         ]
-        for category, answer in zip(
-            template.categories, llm.chat(conversations, settings), strict=True
+        for (category, words), answer in zip(
+            template.categories.items(), llm.chat(conversations, settings), strict=True
         ):
-            found = parse_rule_answer(answer, limit=rules_per_answer)
+            found = check_rules(
+                parse_rule_answer(answer),
+                "normal",
+                instructions=_instructions(template, template.normal, words, rules_per_answer),
+                captions=shown,
+                dropped=report.dropped,
+            )[:rules_per_answer]
             report.answers += 1
             report.empty_answers += not found
             normal_by_category[category] = found
@@ -572,10 +661,17 @@ def induce_rules(
             )
             for category, words in template.categories.items()
         ]
-        for category, answer in zip(
-            template.categories, llm.chat(conversations, settings), strict=True
+        for (category, words), answer in zip(
+            template.categories.items(), llm.chat(conversations, settings), strict=True
         ):
-            found = parse_rule_answer(answer, limit=rules_per_answer)
+            found = check_rules(
+                parse_rule_answer(answer),
+                "anomaly",
+                instructions=_instructions(template, template.anomaly, words, rules_per_answer),
+                captions=shown,
+                normal_rules=normal_by_category[category],
+                dropped=report.dropped,
+            )[:rules_per_answer]
             report.answers += 1
             report.empty_answers += not found
             candidates += [Candidate(r, "anomaly", category, batch) for r in found]
@@ -602,6 +698,7 @@ def induce_rules(
         "references": [str(r) for r in references],
         "proposed": dict(report.proposed),
         "kept": dict(report.kept),
+        "dropped": dict(sorted(report.dropped.items())),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "vlad": __version__,
     }
@@ -612,8 +709,13 @@ def induce_rules(
         raise ConfigError(
             f"The LLM {llm.name} produced no anomaly rule that {votes_needed} of {batches} "
             f"batches agree on ({report.proposed['anomaly']} proposed, "
-            f"{report.empty_answers} of {report.answers} answers unusable); use a stronger "
-            "LLM, lower min_votes, or add anomalies as definitions.",
+            f"{report.empty_answers} of {report.answers} answers unusable"
+            + (
+                f", {sum(report.dropped.values())} rules dropped: {report.drops()}"
+                if report.dropped
+                else ""
+            )
+            + "); use a stronger LLM, lower min_votes, or add anomalies as definitions.",
             param="min_votes",
         )
     return rule_set

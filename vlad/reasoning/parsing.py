@@ -154,6 +154,31 @@ def _clause_verdicts(clause: str) -> list[Verdict]:
     return found
 
 
+def stated_verdicts(text: str) -> list[Verdict]:
+    """Every verdict a text states in words, in order, each negation applied.
+
+    The verdict words and the negation rule are those of :func:`parse_verdict`: "not
+    normal" is anomalous, "nothing unusual" is normal, and "anomaly score" states none.
+    Unlike :func:`parse_verdict` nothing is decided and nothing is counted: a caption
+    labelled normal that says "is not normal" gives ``["anomalous"]``.
+
+    Args:
+        text: Any text.
+
+    Returns:
+        The verdicts, one per verdict word, in text order (empty when there is none).
+    """
+    if not isinstance(text, str):
+        return []
+    normalised = _normalise(text)
+    return [
+        verdict
+        for sentence in _SENTENCE.finditer(normalised)
+        for clause in _CLAUSE_BREAK.split(sentence.group())
+        for verdict in _clause_verdicts(clause)
+    ]
+
+
 def _segment_verdict(segment: str, yes_means: Verdict | None) -> Verdict | None:
     """The verdict of one stretch of text, or None when it holds none or a conflict."""
     found: list[Verdict] = []

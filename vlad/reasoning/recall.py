@@ -44,6 +44,17 @@ from vlad.config.reasoning import (
 )
 from vlad.errors import ConfigError, InputError
 from vlad.prompts.files import read_prompt_yaml
+from vlad.reasoning.checks import (
+    BREAK,
+    CONTRADICTS_LABEL,
+    FRAGMENT,
+    PROMPT_ECHO,
+    contradicts_label,
+    describe_drops,
+    echoes_prompt,
+    instruction_pieces,
+    is_fragment,
+)
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
 from vlad.scoring.memory import (
     DEFAULT_ALPHA,
@@ -178,7 +189,7 @@ _BULLET = re.compile(
 )
 _LABEL_PREFIX = re.compile(
     r"^(?:caption|event|scene|normal(?:\s+event)?|anomal\w*(?:\s+event)?|unusual(?:\s+event)?)"
-    r"\s*\d*\s*[:\-–]\s+",
+    r"\s*\d*\s*(?:[:\-–]\s+|\|\s*)",
     re.IGNORECASE,
 )
 _CHATTER = re.compile(
@@ -224,7 +235,8 @@ class RecallReport:
         empty_answers: Answers that held no usable caption (a counted parse failure).
         lines: Caption lines parsed from the answers.
         rejected: Lines dropped, by reason (``too short``, ``too long``, ``chatter``,
-            ``repeat``, ``near duplicate``, ``other label``, ``over quota``).
+            ``prompt echo``, ``contradicts its label``, ``fragment``, ``repeat``,
+            ``near duplicate``, ``other label``, ``over quota``).
         normal: Normal captions in the memory.
         anomalous: Anomalous captions in the memory (the definitions included).
         size: Captions wanted.
@@ -247,6 +259,11 @@ class RecallReport:
         return self.normal + self.anomalous
 
     @property
+    def dropped(self) -> int:
+        """Lines of the model's answers that were not kept, for any reason."""
+        return sum(self.rejected.values())
+
+    @property
     def complete(self) -> bool:
         """Whether the memory reached the size asked for."""
         return self.count >= self.size
@@ -258,7 +275,7 @@ class RecallReport:
             "requests": self.requests,
             "empty_answers": self.empty_answers,
             "lines": self.lines,
-            "rejected": dict(sorted(self.rejected.items())),
+            "rejected": {k: n for k, n in sorted(self.rejected.items()) if n},
             "normal": self.normal,
             "anomalous": self.anomalous,
             "count": self.count,
@@ -270,6 +287,8 @@ class RecallReport:
         """One sentence for a person."""
         head = f"Recalled {self.count} of {self.size} captions ({self.normal} normal, "
         head += f"{self.anomalous} anomalous) in {self.rounds} rounds of {self.requests} requests"
+        if self.dropped:
+            head += f", {self.dropped} lines dropped ({describe_drops(self.rejected)})"
         if self.complete:
             return head + "."
         return (
@@ -316,9 +335,15 @@ def _split_lines(answer: str) -> list[str]:
 
 
 def parse_caption_lines(
-    answer: str, *, min_words: int = 2, max_words: int = 20, rejected: Counter[str] | None = None
+    answer: str,
+    *,
+    min_words: int = 2,
+    max_words: int = 20,
+    rejected: Counter[str] | None = None,
+    label: str | None = None,
+    instructions: Sequence[str] = (),
 ) -> list[str]:
-    """Captions in a model's answer, one per line, cleaned; in answer order.
+    """Captions in a model's answer, one per line, cleaned and checked; in answer order.
 
     A line of several sentences is split into them (small models write paragraphs).
     Numbering (``1.``, ``2)``, ``(a)``), bullets, Markdown emphasis, label prefixes such
@@ -328,13 +353,20 @@ def parse_caption_lines(
     (and counted in ``rejected`` by reason) when they are empty, headers (ending with a
     colon) or chatter ("Here are ...": ``chatter``), shorter than ``min_words`` words
     (``too short``) or longer than ``max_words`` words (``too long``), or repeat an earlier
-    line of the same answer (``repeat``).
+    line of the same answer (``repeat``). The checks of :mod:`vlad.reasoning.checks` drop
+    a line that echoes the ``instructions`` (``prompt echo``), states another verdict than
+    ``label`` ("normal | A car driving on the walkway is not normal": ``contradicts its
+    label``) or is cut off ("A car drives on the": ``fragment``).
 
     Args:
         answer: The model's text.
         min_words: Fewest words a caption may have.
         max_words: Most words a caption may have.
         rejected: Counter updated with the reasons lines were dropped.
+        label: The label the captions were asked for (``normal`` or ``anomalous``);
+            None skips the label check.
+        instructions: The instruction pieces of the prompt
+            (:func:`~vlad.reasoning.checks.instruction_pieces`); empty skips the echo check.
 
     Returns:
         The captions.
@@ -350,6 +382,12 @@ def parse_caption_lines(
         ):
             counts["chatter"] += 1
             continue
+        if instructions and echoes_prompt(raw, instructions):
+            counts[PROMPT_ECHO] += 1
+            continue
+        if label is not None and contradicts_label(raw, label):
+            counts[CONTRADICTS_LABEL] += 1
+            continue
         text = _clean_line(raw)
         words = len(text.split())
         if words < min_words:
@@ -357,6 +395,9 @@ def parse_caption_lines(
             continue
         if words > max_words:
             counts["too long"] += 1
+            continue
+        if is_fragment(text):
+            counts[FRAGMENT] += 1
             continue
         key = caption_key(text)
         if not key or key in seen:
@@ -438,6 +479,41 @@ def recall_prompt(
         {"role": "system", "content": prompt.system},
         {"role": "user", "content": "".join(parts).rstrip()},
     ]
+
+
+def recall_instructions(
+    request: RecallRequest, *, count: int, max_words: int, prompt: RecallPrompt | None = None
+) -> list[str]:
+    """The instruction pieces of one request, for the echo check.
+
+    Its data (the scene, a definition, the captions shown) is left out.
+
+    Args:
+        request: What is asked for.
+        count: Captions asked for.
+        max_words: Longest caption wanted, in words.
+        prompt: The recall templates (default: the packaged ``recall`` prompt).
+
+    Returns:
+        The pieces (:func:`~vlad.reasoning.checks.instruction_pieces`).
+    """
+    prompt = prompt or load_recall_prompt()
+    if request.definition is not None:
+        about = prompt.about_definition.format(definition=BREAK)
+    else:
+        about = prompt.about_category.format(category=prompt.categories[request.category])
+    return instruction_pieces(
+        prompt.system,
+        prompt.request.format(
+            scene=BREAK,
+            count=count,
+            kind=prompt.labels[request.label],
+            about=about,
+            max_words=max_words,
+        ),
+        prompt.other_side.format(other=BREAK),
+        prompt.same_side,
+    )
 
 
 # ------------------------------------------------------------------------------ recall
@@ -578,6 +654,13 @@ def recall_captions(
                     min_words=config.min_words,
                     max_words=config.max_words,
                     rejected=report.rejected,
+                    label=request.label,
+                    instructions=recall_instructions(
+                        request,
+                        count=config.request_size(categories),
+                        max_words=config.max_words,
+                        prompt=prompt,
+                    ),
                 )
                 if not lines:
                     report.empty_answers += 1
@@ -705,8 +788,13 @@ def build_scene_memory(
         if not found:
             raise InputError(
                 f"The LLM {backend.name} wrote no usable {label} caption for the scene "
-                f"'{config.scene}' in {report.rounds} rounds; use a stronger LLM or allow more "
-                "rounds.",
+                f"'{config.scene}' in {report.rounds} rounds"
+                + (
+                    f" ({report.dropped} lines dropped: {describe_drops(report.rejected)})"
+                    if report.dropped
+                    else ""
+                )
+                + "; use a stronger LLM or allow more rounds.",
                 param="max_rounds",
             )
     memory = MemoryIndex.from_entries(
