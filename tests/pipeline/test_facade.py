@@ -244,6 +244,42 @@ def test_ungrounded_model_text_falls_back_to_the_template(
     assert explanation.text == template_text(explanation)
 
 
+def test_the_issues_analyzer_text_is_checked_and_the_drops_noted_in_the_record(
+    tiny_encoder, calibration, event_video
+):
+    answer = (
+        "The verdict was a 3.33% drop from the highest score and a score of 0.10. "
+        "[E1] covers 0:02 to 0:04. [E1] covers 0:02 to 0:04."
+    )
+    analyzer = Pipeline(
+        tiny_encoder, llm=ScriptedBackend(answer), video=video_config(calibration.threshold)
+    )
+    explanation = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition]
+    ).explanation
+    assert (explanation.text, explanation.text_source) == ("[E1] covers 0:02 to 0:04.", "llm")
+    note = (
+        "2 of the language model's 3 sentences were dropped by the checks "
+        "(1 number in no evidence, 1 repeat)."
+    )
+    assert explanation.notes == (note,)
+    assert explanation.to_record()["notes"] == [note]
+    # nothing left: the template, and the note says so
+    analyzer = Pipeline(
+        tiny_encoder,
+        llm=ScriptedBackend("A score of 0.10 and a 3.33% drop. Write the summary."),
+        video=video_config(calibration.threshold),
+    )
+    explanation = analyzer.analyze_one(
+        event_video, definitions=[calibration.definition]
+    ).explanation
+    assert explanation.text_source == "template"
+    assert explanation.notes == (
+        "The language model's text was replaced by the evidence template: 2 of its 2 "
+        "sentences failed the checks (1 number in no evidence, 1 prompt echo).",
+    )
+
+
 def test_a_failing_model_is_counted_and_the_template_used(tiny_encoder, calibration, event_video):
     analyzer = Pipeline(
         tiny_encoder,

@@ -17,7 +17,7 @@ def add_demo_command(commands: Any) -> None:
     Args:
         commands: The subparsers action of the ``vlad`` parser.
     """
-    from vlad.cli.options import add_clip_options
+    from vlad.cli.options import add_clip_options, add_method_options
     from vlad.demo.app import (
         DEFAULT_CONCURRENCY,
         DEFAULT_HOST,
@@ -42,6 +42,7 @@ def add_demo_command(commands: Any) -> None:
         "--share", action="store_true", help="also make a public gradio.live link (off)"
     )
     add_clip_options(demo)
+    add_method_options(demo)
     demo.add_argument(
         "--llm",
         default=None,
@@ -154,6 +155,9 @@ def _run_demo(args: argparse.Namespace) -> int:
             threshold=args.threshold,
         ),
         image=WinClipConfig(threshold=args.threshold),
+        method=args.method,
+        learned_prompts=args.learned_prompts,
+        image_size=args.image_size,
         llm=llm,
         embedder=args.embedder,
         answer_prompts=args.answer_prompts,
@@ -167,7 +171,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         from vlad.reasoning.rules import load_rules
 
         rules = load_rules(args.rules)
-    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}) and LLM {llm}...",
+    learned = f", learned prompts {args.learned_prompts}" if args.learned_prompts else ""
+    print(f"vlad demo: loading CLIP {args.clip} ({args.clip_weights}){learned} and LLM {llm}...",
           file=sys.stderr)  # fmt: skip
     pipeline = Pipeline.from_config(config)
     if memory is not None:

@@ -12,6 +12,10 @@ from vlad.errors import ConfigError
 
 _SECTIONS: dict[str, type] = {"clip": ClipConfig, "video": VideoConfig, "image": WinClipConfig}
 
+IMAGE_METHODS = ("winclip", "anomalyclip")
+"""Image scorers: ``winclip`` (hand-written prompt ensemble, window passes, few-shot with
+references) and ``anomalyclip`` (learned object-agnostic prompts, one CLIP forward)."""
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -23,7 +27,14 @@ class PipelineConfig:
     Attributes:
         clip: Which CLIP to load.
         video: Video sampling, definitions, smoothing and thresholds.
-        image: WinCLIP settings for images (its threshold marks an image anomalous).
+        image: WinCLIP settings for images (its threshold marks an image anomalous, whichever
+            the method).
+        method: The image scorer, one of :data:`IMAGE_METHODS`; with ``anomalyclip`` the
+            learned prompts also draw the peak-frame maps of videos.
+        learned_prompts: Learned prompts for ``anomalyclip``: the folder ``vlad train
+            prompts`` wrote, its ``prompts.safetensors``, or the authors' ``.pth``.
+        image_size: AnomalyCLIP input side in pixels (None: the size the prompts were
+            trained at).
         llm: Chat backend spec (``offline``, ``openai:URL#MODEL`` ...), or None for texts
             written from the evidence alone.
         embedder: Text embedder spec for memories not built with this CLIP (``minilm``),
@@ -43,6 +54,15 @@ class PipelineConfig:
     )
     image: WinClipConfig = field(
         default_factory=WinClipConfig, metadata={"help": "WinCLIP image scoring"}
+    )
+    method: str = field(
+        default="winclip", metadata={"help": "image scorer: winclip or anomalyclip"}
+    )
+    learned_prompts: str | None = field(
+        default=None, metadata={"help": "learned prompts file or folder (method anomalyclip)"}
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "AnomalyCLIP input side in pixels (None: as trained)"}
     )
     llm: str | None = field(
         default="offline", metadata={"help": "chat backend spec that words the answer, or None"}
@@ -77,6 +97,7 @@ class PipelineConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name} must be at least 1, got {value}.", param=name)
+        check_method(self.method, self.learned_prompts, self.image_size)
         if self.max_pixels is not None and self.max_pixels < 1:
             raise ConfigError(
                 f"max_pixels must be a positive number, got {self.max_pixels}.", param="max_pixels"
@@ -84,6 +105,47 @@ class PipelineConfig:
         if not str(self.answer_prompts).strip():
             raise ConfigError(
                 "answer_prompts is empty; name a prompt or a YAML file.", param="answer_prompts"
+            )
+
+
+def check_method(method: str, learned_prompts: object, image_size: int | None) -> None:
+    """Refuse an unknown image method, or learned-prompt settings that do not fit it.
+
+    Args:
+        method: One of :data:`IMAGE_METHODS`.
+        learned_prompts: The learned prompts (a path), or None.
+        image_size: The AnomalyCLIP input side, or None.
+
+    Raises:
+        ConfigError: One sentence naming the parameter to change.
+    """
+    if method not in IMAGE_METHODS:
+        raise ConfigError(
+            f"Unknown method '{method}'; use one of {', '.join(IMAGE_METHODS)}.", param="method"
+        )
+    if method == "anomalyclip" and learned_prompts in (None, ""):
+        raise ConfigError(
+            "Method anomalyclip needs learned_prompts: the folder 'vlad train prompts' wrote, "
+            "its prompts.safetensors, or the authors' .pth checkpoint.",
+            param="learned_prompts",
+        )
+    if method != "anomalyclip" and learned_prompts not in (None, ""):
+        raise ConfigError(
+            "learned_prompts are used by method anomalyclip only; choose that method or "
+            "leave learned_prompts out.",
+            param="learned_prompts",
+        )
+    if image_size is not None:
+        if method != "anomalyclip":
+            raise ConfigError(
+                "image_size sets the input size of method anomalyclip only; choose that "
+                "method or leave image_size out.",
+                param="image_size",
+            )
+        if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1:
+            raise ConfigError(
+                f"image_size must be a positive number of pixels, got {image_size}.",
+                param="image_size",
             )
 
 

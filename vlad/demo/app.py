@@ -74,9 +74,17 @@ __all__ = [
     "evidence_rows",
     "gallery_items",
     "launch_app",
+    "scorer_line",
     "summary_text",
     "timeline_image",
 ]
+
+
+def scorer_line(pipeline: Pipeline) -> str:
+    """Which scorer draws the image scores and heat maps, in the words the page shows."""
+    if getattr(pipeline, "learned", None) is not None:
+        return f"AnomalyCLIP learned prompts ({pipeline.learned.source_name})"
+    return "WinCLIP prompt ensemble"
 
 
 def build_app(
@@ -139,7 +147,7 @@ def build_app(
             'questions in the chat: *"is anything unusual here?"*, *"what happens at '
             '0:03?"*, *"why is that anomalous?"*, *"is anyone riding a bicycle?"*. '
             f"Limits: {max_upload_mb:g} MB per file, videos up to "
-            f"{clock(max_video_seconds)}."
+            f"{clock(max_video_seconds)}. Heat maps: {scorer_line(pipeline)}."
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=300):

@@ -1,8 +1,9 @@
 """One pipeline from any input to an explained answer: ``Pipeline.analyze(inputs)``.
 
 Every surface (``vlad detect``, the chat demo, the Python API) calls this object. Images
-go through the WinCLIP stage (:mod:`vlad.pipeline.image_stage`), videos and frame folders
-through the video stage (:mod:`vlad.pipeline.video_stage`); both return an
+go through the image stage (:mod:`vlad.pipeline.image_stage`: WinCLIP, or AnomalyCLIP's
+learned prompts with ``method="anomalyclip"``), videos and frame folders through the video
+stage (:mod:`vlad.pipeline.video_stage`); both return an
 :class:`~vlad.answer.explanation.Explanation`. A follow-up question reuses the cached
 embeddings of an :class:`~vlad.pipeline.analysis.Analysis` (:meth:`Pipeline.analyze_one`).
 """
@@ -20,7 +21,7 @@ from PIL import Image
 from vlad.answer.explanation import Explanation, KeyFrame
 from vlad.config import PipelineConfig, VideoConfig, WinClipConfig
 from vlad.encoders.clip import ClipEncoder, load_clip
-from vlad.errors import InputError, VladError
+from vlad.errors import ConfigError, InputError, VladError
 from vlad.pipeline.analysis import Analysis, DefinitionResult
 from vlad.pipeline.memory_fit import MemoryMode, memory_mode
 from vlad.pipeline.request import (
@@ -38,7 +39,9 @@ from vlad.types import ProgressFn
 if TYPE_CHECKING:
     from vlad.encoders.text import TextEmbedder
     from vlad.pipeline.image import ImageDetector
+    from vlad.scoring.learned.scorer import AnomalyClipScorer
     from vlad.scoring.memory import MemoryIndex
+
 
 class Pipeline:
     """Explained anomaly analysis of images, videos and frame folders.
@@ -49,7 +52,12 @@ class Pipeline:
             from a template.
         embedder: A text embedder for memories built with it rather than with this CLIP.
         video: Video sampling, default definitions, smoothing and thresholds.
-        image: WinCLIP settings for images.
+        image: WinCLIP settings for images (its threshold serves either method).
+        method: The image scorer: ``winclip`` (prompt ensemble) or ``anomalyclip`` (learned
+            prompts; they also draw the peak-frame maps of videos).
+        learned_prompts: The learned prompts for ``anomalyclip``: the folder ``vlad train
+            prompts`` wrote, its ``prompts.safetensors``, or the authors' ``.pth``.
+        image_size: AnomalyCLIP input side in pixels (None: the size they were trained at).
         neighbours: Memory neighbours kept per event.
         memory_k: Neighbours per memory score.
         max_keyframes: Most keyframes per analysis.
@@ -70,6 +78,9 @@ class Pipeline:
         embedder: TextEmbedder | None = None,
         video: VideoConfig | None = None,
         image: WinClipConfig | None = None,
+        method: str = "winclip",
+        learned_prompts: str | Path | None = None,
+        image_size: int | None = None,
         neighbours: int = 3,
         memory_k: int = 10,
         max_keyframes: int = 12,
@@ -78,8 +89,10 @@ class Pipeline:
         answer_prompts: str = "answer",
         generation: GenerationSettings | None = None,
     ) -> None:
+        from vlad.config.pipeline import check_method
         from vlad.media.image import DEFAULT_MAX_PIXELS
 
+        check_method(method, learned_prompts, image_size)
         self.encoder = encoder
         self.embedder = embedder
         self.video_config = video or VideoConfig()
@@ -92,6 +105,18 @@ class Pipeline:
         self.writer = AnswerWriter(llm, AnswerPrompts.load(answer_prompts), generation)
         self._model_lock = threading.RLock()
         self._image_stages: dict[tuple[Any, ...], ImageDetector] = {}
+        self.method = method
+        self.learned: AnomalyClipScorer | None = None
+        if method == "anomalyclip" and learned_prompts is not None:
+            from vlad.scoring.learned.scorer import AnomalyClipScorer
+
+            # Loaded now: prompts made for another CLIP stop here, before any input.
+            self.learned = AnomalyClipScorer.load(
+                encoder,
+                learned_prompts,
+                image_size=image_size,
+                threshold=self.image_config.threshold,
+            )
 
     @classmethod
     def from_config(
@@ -126,6 +151,9 @@ class Pipeline:
             embedder=embedder,
             video=config.video,
             image=config.image,
+            method=config.method,
+            learned_prompts=config.learned_prompts,
+            image_size=config.image_size,
             neighbours=config.neighbours,
             memory_k=config.memory_k,
             max_keyframes=config.max_keyframes,
@@ -160,6 +188,11 @@ class Pipeline:
     def write_text(self, explanation: Explanation) -> tuple[str, Literal["llm", "template"]]:
         """The short text of an explanation (the model's if it passes the checks)."""
         return self.writer.summary(explanation)
+
+    def word(self, explanation: Explanation) -> Explanation:
+        """The explanation with its short text, and a note when the checks dropped sentences."""
+        [worded] = self.writer.worded([explanation])
+        return worded
 
     def memory_mode(self, memory: MemoryIndex) -> MemoryMode:
         """How a memory can be used: frame retrieval (this CLIP) or text (the embedder)."""
@@ -207,6 +240,12 @@ class Pipeline:
         """
         paths = [inputs] if isinstance(inputs, str | Path) else list(inputs)
         request = build_request(**options)
+        if request.references and self.learned is not None:
+            raise ConfigError(
+                "references do not apply to method anomalyclip (its learned prompts are "
+                "zero-shot); leave references out or use method winclip.",
+                param="references",
+            )
         if request.memory is not None:
             self.memory_mode(request.memory)  # a mismatched memory fails before any input
         report = request.progress or _no_progress
@@ -312,6 +351,15 @@ class Pipeline:
     def _image_stage(self, winclip: WinClipConfig, references: Sequence[InputPath]) -> Any:
         from vlad.pipeline.image import ImageDetector
 
+        if self.learned is not None:  # object-agnostic: one stage whatever the request says
+            key: tuple[Any, ...] = ("anomalyclip",)
+            stage = self._image_stages.get(key)
+            if stage is None:
+                stage = ImageDetector(
+                    self.learned, batch_size=self.batch_size, max_pixels=self.max_pixels
+                )
+                self._image_stages[key] = stage
+            return stage
         key = (winclip, tuple(str(r) for r in references))
         stage = self._image_stages.get(key)
         if stage is None:

@@ -9,15 +9,38 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
+import torch
 from PIL import Image
 
 from vlad.config import ClipConfig, WinClipConfig
 from vlad.encoders.clip import ClipEncoder, load_clip
 from vlad.errors import VladError
 from vlad.media.image import DEFAULT_MAX_PIXELS, ImageSource, load_image
-from vlad.scoring.winclip.scorer import WinClipScorer
+from vlad.scoring.winclip.scorer import BatchScores, WinClipScorer
 from vlad.types import ImageScore
+
+
+class ImageScorer(Protocol):
+    """What :class:`ImageDetector` needs of a scorer: WinCLIP's or the learned prompts'."""
+
+    @property
+    def threshold(self) -> float:
+        """Score at or above which an image is called anomalous."""
+        ...
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Resize and normalise RGB images to the scorer's input."""
+        ...
+
+    def encode(self, pixels: torch.Tensor) -> Any:
+        """The CLIP forward pass(es) of a preprocessed batch."""
+        ...
+
+    def score_features(self, features: Any) -> BatchScores:
+        """Image scores and maps from what :meth:`encode` returned."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,17 +73,19 @@ class StageTimes:
 
 
 class ImageDetector:
-    """Scores images with a WinCLIP scorer, batch by batch, failures kept apart.
+    """Scores images with a WinCLIP or learned-prompt scorer, batch by batch, failures apart.
 
     Args:
-        scorer: A built scorer (zero-shot, or few-shot after ``add_references``).
+        scorer: A built scorer: a :class:`WinClipScorer` (zero-shot, or few-shot after
+            ``add_references``) or an
+            :class:`~vlad.scoring.learned.scorer.AnomalyClipScorer`.
         batch_size: Images per CLIP forward pass.
         max_pixels: Refuse images with more pixels than this (None: no limit).
     """
 
     def __init__(
         self,
-        scorer: WinClipScorer,
+        scorer: ImageScorer,
         *,
         batch_size: int = 8,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -127,7 +152,7 @@ class ImageDetector:
     @property
     def threshold(self) -> float:
         """Score at or above which an image is called anomalous."""
-        return self.scorer.config.threshold
+        return self.scorer.threshold
 
     def detect(
         self, sources: Iterable[ImageSource], *, names: Sequence[str] | None = None
@@ -175,7 +200,7 @@ class ImageDetector:
             return
         images = [image for _, image in pending]
         start = time.perf_counter()
-        pixels = self.scorer.encoder.preprocess(images)
+        pixels = self.scorer.preprocess(images)
         after_preprocess = time.perf_counter()
         features = self.scorer.encode(pixels)
         after_encode = time.perf_counter()

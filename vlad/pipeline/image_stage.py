@@ -1,7 +1,8 @@
 """The image stage of the pipeline, as one explanation.
 
-The WinCLIP score and full-size map come first; the text definitions, memory and rules are
-then scored on the image's global embedding.
+The image score and full-size map come first (WinCLIP's prompt ensemble, or AnomalyCLIP's
+learned prompts when the pipeline's method is ``anomalyclip``); the text definitions, memory
+and rules are then scored on the image's global embedding.
 """
 
 from __future__ import annotations
@@ -65,12 +66,12 @@ def explain_image(
     memory: MemoryIndex | None,
     report: ProgressFn,
 ) -> Analysis:
-    """Explain a scored image: WinCLIP score and map, definitions, memory, text.
+    """Explain a scored image: its score and map, definitions, memory, text.
 
     Args:
         pipe: The pipeline (CLIP, embedder, text writer).
         source: The image file, if it came from one.
-        result: Its WinCLIP score and full-size map.
+        result: Its score and full-size map (WinCLIP's, or AnomalyCLIP's).
         image: The RGB image.
         detector: The request's text-definition scorer.
         refs: Definition text -> (rule id, rule text).
@@ -102,7 +103,8 @@ def explain_image(
         ScoreTrack(zero, index, np.array([p]), text)
         for text, p in zip(scored, probabilities, strict=True)
     ]
-    items = [EvidenceItem("image", "WinCLIP image score", score)]
+    scorer = "AnomalyCLIP" if pipe.method == "anomalyclip" else "WinCLIP"
+    items = [EvidenceItem("image", f"{scorer} image score", score)]
     items.extend(
         definition_item(text, float(p), refs)
         for text, p in sorted(zip(scored, probabilities, strict=True), key=lambda kv: -kv[1])
@@ -164,10 +166,10 @@ def explain_image(
         notes=image_notes(image),  # an animation scored on one frame, a tiny image
     )
     report(0.9, "Writing the explanation")
-    text, origin = pipe.write_text(explanation)
+    explanation = pipe.word(explanation)  # text, its source, a note on dropped sentences
     report(1.0, "Done")
     return Analysis(
-        explanation=replace(explanation, text=text, text_source=origin),
+        explanation=explanation,
         source=source if source is not None else Path(result.input),
         detector=detector,
         image=image,

@@ -10,7 +10,7 @@ from PIL import Image
 
 from vlad.answer.explanation import Evidence, KeyFrame
 from vlad.pipeline.evidence import MEMORY_TRACK
-from vlad.pipeline.maps import window_map
+from vlad.pipeline.maps import frame_map
 from vlad.pipeline.video import EncodedVideo, VideoDetector
 
 
@@ -22,7 +22,9 @@ def keyframe(
     frame: Any,
     score: float,
 ) -> KeyFrame:
-    """A frame with the WinCLIP map of a definition (none for the memory's track).
+    """A frame with the map of a definition (none for the memory's track).
+
+    The map is WinCLIP's, or the learned prompts' when the detector has them.
 
     Args:
         detector: The video scorer (its CLIP, text pairs and map settings).
@@ -38,13 +40,14 @@ def keyframe(
     anomaly_map = None
     overlay = None
     if definition and definition != MEMORY_TRACK:
-        anomaly_map = window_map(
+        anomaly_map = frame_map(
             detector.encoder,
             detector.scorer,
             Image.fromarray(pixels),
             definition,
             scales=detector.config.map_scales,
             temperature=detector.config.temperature,
+            learned=detector.learned,
         )
     if anomaly_map is not None:
         from vlad.answer.render import heat_map_overlay

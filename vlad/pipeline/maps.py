@@ -1,6 +1,12 @@
-"""The WinCLIP window map of one frame for one definition: where in the frame, written once."""
+"""The map of one frame for one definition: where in the frame, written once.
+
+WinCLIP's window map by default; the learned prompts' map when a video is scored with
+``method="anomalyclip"`` (object-agnostic: the same map whatever the definition).
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -10,6 +16,39 @@ from vlad.encoders.clip import ClipEncoder, window_indices
 from vlad.scoring.text_defined import TextDefinedScorer
 from vlad.scoring.winclip import math as wm
 from vlad.scoring.winclip.scorer import zero_shot_scores
+
+if TYPE_CHECKING:
+    from vlad.scoring.learned.scorer import AnomalyClipScorer
+
+
+def frame_map(
+    encoder: ClipEncoder,
+    scorer: TextDefinedScorer,
+    image: Image.Image,
+    definition: str,
+    *,
+    scales: tuple[int, ...],
+    temperature: float,
+    learned: AnomalyClipScorer | None = None,
+) -> np.ndarray | None:
+    """The anomaly map of one frame at its own size: the learned prompts' or WinCLIP's.
+
+    Args:
+        encoder: The CLIP.
+        scorer: Gives the definition's text pair (WinCLIP).
+        image: The RGB frame.
+        definition: The definition the map is for (WinCLIP; the learned prompts' map is
+            object-agnostic and does not depend on it).
+        scales: WinCLIP window sizes in patches.
+        temperature: WinCLIP softmax temperature.
+        learned: AnomalyCLIP's scorer, when the pipeline's method is ``anomalyclip``.
+
+    Returns:
+        (H, W) float32 map, or None for a CLIP without a patch grid.
+    """
+    if learned is not None:
+        return learned.score_images([image])[0][1]
+    return window_map(encoder, scorer, image, definition, scales=scales, temperature=temperature)
 
 
 @torch.inference_mode()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from vlad.answer.explanation import Explanation
@@ -17,6 +18,7 @@ from vlad.answer.grounding import ground_text
 from vlad.answer.text import facts, template_text
 from vlad.errors import ConfigError, VladError
 from vlad.prompts.files import load_prompt_text, read_prompt_yaml
+from vlad.reasoning.checks import BREAK
 from vlad.reasoning.llm import ChatBackend, Conversation, GenerationSettings
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,61 @@ class AnswerPrompts:
         return self.chat_user.replace("{facts}", "\n".join(lines)).replace("{question}", question)
 
 
+@dataclass(frozen=True)
+class WrittenText:
+    """The text of an explanation, where it came from, and what the checks dropped.
+
+    Attributes:
+        text: The text.
+        source: ``llm`` (the model's checked sentences) or ``template``.
+        note: One sentence on the model's sentences that the checks dropped (how many,
+            why) or on the template replacing them; None when nothing was dropped.
+        dropped: Sentences dropped, per reason.
+    """
+
+    text: str
+    source: Literal["llm", "template"]
+    note: str | None = None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def apply(self, explanation: Explanation) -> Explanation:
+        """The explanation with this text, its source and the note added to its notes."""
+        notes = explanation.notes + ((self.note,) if self.note else ())
+        return replace(explanation, text=self.text, text_source=self.source, notes=notes)
+
+
+def check_summary(
+    answer: str, explanation: Explanation, instructions: Sequence[str] = ()
+) -> WrittenText:
+    """Keep the sentences of a model's summary that pass the checks, or use the template.
+
+    The answer goes through :func:`~vlad.answer.grounding.ground_text`; when nothing is
+    left (or, for an anomalous verdict, nothing that cites an evidence id or an interval's
+    time), the template text is used and the note says so.
+
+    Args:
+        answer: The model's text.
+        explanation: The explanation it words.
+        instructions: The prompt's instruction texts (data replaced by
+            :data:`~vlad.reasoning.checks.BREAK`).
+
+    Returns:
+        The text, its source and the note.
+    """
+    grounded = ground_text(answer, explanation, instructions=instructions)
+    for reason in grounded.dropped:
+        log.info("Dropped a sentence of the model's summary: %s", reason)
+    usable = grounded.grounded if explanation.anomalous else grounded.kept > 0
+    if not usable:
+        return WrittenText(
+            template_text(explanation),
+            "template",
+            grounded.note(replaced=True),
+            grounded.drop_counts,
+        )
+    return WrittenText(grounded.text, "llm", grounded.note(replaced=False), grounded.drop_counts)
+
+
 class AnswerWriter:
     """Asks the language model for texts, serialised, and checks them; counts its failures.
 
@@ -138,20 +195,78 @@ class AnswerWriter:
         Returns:
             The text and where it came from (``llm`` or ``template``).
         """
-        if self.llm is None:
-            return template_text(explanation), "template"
-        system = self.prompts.summary_system
-        conversation: Conversation = [
-            {"role": "system", "content": system},
+        [text] = self.summaries([explanation])
+        return text
+
+    def summaries(
+        self, explanations: Sequence[Explanation]
+    ) -> list[tuple[str, Literal["llm", "template"]]]:
+        """The short texts of many explanations, asked of the model in one ``chat()`` call.
+
+        Each text is checked as in :meth:`summary`; a failed call gives every input its
+        template text (the failure counted once).
+
+        Returns:
+            One (text, origin) per explanation, in order.
+        """
+        return [(w.text, w.source) for w in self.written(explanations)]
+
+    def worded(self, explanations: Sequence[Explanation]) -> list[Explanation]:
+        """The explanations with their checked texts, and a note when the checks dropped any.
+
+        Returns:
+            Each explanation with ``text``, ``text_source`` and, when sentences of the
+            model's text were dropped, a note saying how many and why (``notes``).
+        """
+        return [w.apply(e) for e, w in zip(explanations, self.written(explanations), strict=True)]
+
+    def written(self, explanations: Sequence[Explanation]) -> list[WrittenText]:
+        """The checked texts of many explanations (one ``chat()`` call), with their notes.
+
+        Returns:
+            One :class:`WrittenText` per explanation, in order.
+        """
+        if self.llm is None or not explanations:
+            return [WrittenText(template_text(e), "template") for e in explanations]
+        answers = self._ask_many([self.summary_conversation(e) for e in explanations])
+        return [self.check(e, a) for e, a in zip(explanations, answers, strict=True)]
+
+    def summary_conversation(self, explanation: Explanation) -> Conversation:
+        """The conversation that asks the model for an explanation's text (from its facts).
+
+        For engines that run the model in a stage of their own; :meth:`check` then reads
+        the answer.
+        """
+        return [
+            {"role": "system", "content": self.prompts.summary_system},
             {"role": "user", "content": self.prompts.summary_user_text(facts(explanation))},
         ]
-        answer = self.ask(conversation)
-        if answer is None:
-            return template_text(explanation), "template"
-        grounded = ground_text(answer, explanation, instructions=system)
-        for reason in grounded.dropped:
-            log.info("Dropped a sentence of the model's summary: %s", reason)
-        usable = grounded.grounded if explanation.anomalous else grounded.kept > 0
-        if not usable:
-            return template_text(explanation), "template"
-        return grounded.text, "llm"
+
+    def check(self, explanation: Explanation, answer: str | None) -> WrittenText:
+        """The checked text of a model's answer to :meth:`summary_conversation`.
+
+        Args:
+            explanation: The explanation the answer words.
+            answer: The model's answer, or None when it failed (the template is used).
+
+        Returns:
+            The text, its source and a note on dropped sentences.
+        """
+        if answer is None or not answer.strip():
+            return WrittenText(template_text(explanation), "template")
+        instructions = [self.prompts.summary_system, self.prompts.summary_user_text([BREAK])]
+        return check_summary(answer.strip(), explanation, instructions)
+
+    def _ask_many(self, conversations: list[Conversation]) -> list[str | None]:
+        """The model's answers to many conversations (one call), None for each on failure."""
+        if len(conversations) == 1:
+            return [self.ask(conversations[0])]
+        assert self.llm is not None
+        try:
+            with self._lock:
+                answers = self.llm.chat(conversations, self.generation)
+        except Exception as exc:  # a model crash must not take the answers down with it
+            self.failures += 1
+            log.warning("The language model failed (%s); using the evidence template.", exc)
+            return [None] * len(conversations)
+        return [answer.strip() or None for answer in answers]

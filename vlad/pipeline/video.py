@@ -27,7 +27,7 @@ from vlad.media.segments import segments_for
 from vlad.media.video import Frame, VideoInfo, open_video
 from vlad.pipeline.evidence import MEMORY_TRACK
 from vlad.pipeline.intervals import cut_intervals
-from vlad.pipeline.maps import window_map
+from vlad.pipeline.maps import frame_map
 from vlad.pipeline.memory_fit import check_memory_fits
 from vlad.scoring import temporal
 from vlad.scoring.text_defined import TextDefinedScorer
@@ -37,6 +37,7 @@ from vlad.utils.prefetch import prefetch
 
 if TYPE_CHECKING:
     from vlad.reasoning.rules import RuleCitation
+    from vlad.scoring.learned.scorer import AnomalyClipScorer
     from vlad.scoring.memory import MemoryIndex, Neighbor
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,8 @@ class VideoDetector:
             :data:`MEMORY_TRACK`, and every interval gets the memory's nearest captions as
             evidence. Without definitions in ``config``, the memory's track is the only one.
         memory_k: Neighbours per frame for the memory's score and evidence.
+        learned: AnomalyCLIP's learned-prompt scorer: it draws the peak-frame maps instead
+            of WinCLIP's windows (the scores still come from the definitions).
 
     Raises:
         InputError: The memory was built with another embedder than this CLIP.
@@ -195,6 +198,7 @@ class VideoDetector:
         *,
         memory: MemoryIndex | None = None,
         memory_k: int = 10,
+        learned: AnomalyClipScorer | None = None,
     ) -> None:
         if memory is not None:
             check_memory_fits(memory, encoder)
@@ -202,6 +206,7 @@ class VideoDetector:
             raise InputError(f"memory_k must be at least 1, got {memory_k}.", param="memory_k")
         self.memory = memory
         self.memory_k = memory_k
+        self.learned = learned
         self.encoder = encoder
         self.config = config or VideoConfig()
         self.scorer = TextDefinedScorer(
@@ -459,7 +464,9 @@ class VideoDetector:
     def localize(
         self, encoded: EncodedVideo, result: VideoResult, *, map_out: str | Path | None = None
     ) -> list[LocalizedFrame]:
-        """WinCLIP window map of each interval's peak frame, for the definition that fired.
+        """The map of each interval's peak frame, for the definition that fired.
+
+        WinCLIP's window map, or the learned prompts' map when the detector has them.
 
         Only the peak frames are decoded again (random access), not the video.
 
@@ -490,13 +497,14 @@ class VideoDetector:
                 text = _map_text(result, number, interval)
                 if text is None:
                     continue
-                anomaly_map = window_map(
+                anomaly_map = frame_map(
                     self.encoder,
                     self.scorer,
                     image,
                     text,
                     scales=self.config.map_scales,
                     temperature=self.config.temperature,
+                    learned=self.learned,
                 )
                 if anomaly_map is None:
                     continue

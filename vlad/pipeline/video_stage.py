@@ -68,6 +68,7 @@ def request_detector(
         replace(config, definitions=defs, normal=tuple(dict.fromkeys(all_normal))),
         memory=memory,
         memory_k=pipe.memory_k,
+        learned=pipe.learned,
     )
     return detector, refs
 
@@ -176,10 +177,10 @@ def analyze_video(
         stopped_early=result.stopped_early,
     )
     report(0.95, "Writing the explanation")
-    text, origin = pipe.write_text(explanation)
+    explanation = pipe.word(explanation)  # text, its source, a note on dropped sentences
     report(1.0, "Done")
     return Analysis(
-        explanation=replace(explanation, text=text, text_source=origin),
+        explanation=explanation,
         source=source,
         detector=detector,
         encoded=encoded,

@@ -109,6 +109,15 @@ class WinClipScorer:
         self._reference_windows: dict[int, torch.Tensor] = {}
 
     @property
+    def threshold(self) -> float:
+        """Score at or above which an image is called anomalous."""
+        return self.config.threshold
+
+    def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """Resize and normalise RGB images for :meth:`encode` (the CLIP's own input size)."""
+        return self.encoder.preprocess(images)
+
+    @property
     def text_embeddings(self) -> torch.Tensor:
         """(2, D): mean embedding of the normal prompts, then of the anomalous prompts."""
         if self._text_embeddings is None:
