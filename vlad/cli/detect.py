@@ -29,13 +29,14 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     Returns:
         The ``detect`` parser (``vlad rules`` adds its ``--rules``/``--vlm`` group to it).
     """
-    from vlad.cli.options import add_clip_options, declare_outputs
+    from vlad.cli.options import add_clip_options, add_method_options, declare_outputs
 
     detect = commands.add_parser(
         "detect",
         help="score images and videos for anomalies, zero-shot from text definitions",
         description=(
-            "Score images (WinCLIP prompt ensembles; few-shot with --reference) and videos "
+            "Score images (WinCLIP prompt ensembles, few-shot with --reference; or learned "
+            "prompts with --method anomalyclip) and videos "
             "(each --define scored per sampled frame, smoothed, cut into intervals). One line "
             "per input (file, score, verdict; intervals under a video), or a JSON list "
             "with --json."
@@ -76,6 +77,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
     )
     detect.add_argument("--threshold", type=float, default=0.5, help="anomalous at or above this")
     detect.add_argument("--prompts", default="winclip", help="prompt set name or YAML file")
+    add_method_options(detect)
     add_clip_options(detect)
     detect.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     detect.add_argument(
@@ -134,6 +136,48 @@ def run(args: argparse.Namespace) -> int:
     Every input goes through :class:`vlad.pipeline.Pipeline`; each record printed is an
     :class:`~vlad.answer.explanation.Explanation` (``--json``: its ``to_record()``).
     """
+    from vlad.errors import ConfigError
+
+    config, references = pipeline_config(args)
+    rules_file = getattr(args, "rules", None)
+    vlm = getattr(args, "vlm", None)
+    if vlm and rules_file is None:
+        raise ConfigError("--vlm describes the frames that rules cite; add --rules FILE.")
+    images, videos, failures = _sort_inputs(args.paths, frames_fps=args.frames_fps)
+    writer = _ResultWriter(sys.stdout, as_json=args.json)
+    failed = bool(failures)
+    try:
+        for failure in failures:
+            writer.failure(failure)
+        if images or videos:
+            from vlad.pipeline import Pipeline
+
+            pipeline = Pipeline.from_config(config)
+            if images:
+                failed |= _detect_images(args, pipeline, references, images, writer)
+            if videos:
+                failed |= _detect_videos(args, pipeline, videos, writer, rules_file, vlm)
+    except VladError as exc:
+        raise _for_cli(exc) from exc
+    finally:
+        writer.close()
+    return EXIT_INPUT_FAILED if failed else EXIT_OK
+
+
+def pipeline_config(args: argparse.Namespace) -> tuple[Any, list[Path]]:
+    """The pipeline settings and reference images the scoring options ask for.
+
+    Shared by ``vlad detect`` and ``vlad batch`` (which takes the same scoring options).
+
+    Args:
+        args: The parsed options of ``vlad detect`` (or a command with its options).
+
+    Returns:
+        The :class:`~vlad.config.PipelineConfig` (``llm`` None) and the reference images.
+
+    Raises:
+        VladError: A bad setting or reference folder (one sentence).
+    """
     from vlad.config import ClipConfig, PipelineConfig, VideoConfig, WinClipConfig
     from vlad.errors import ConfigError
 
@@ -144,11 +188,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"max_pixels must be a positive number, got {args.max_pixels}.", param="max_pixels"
         )
-    rules_file = getattr(args, "rules", None)
-    vlm = getattr(args, "vlm", None)
-    if vlm and rules_file is None:
-        raise ConfigError("--vlm describes the frames that rules cite; add --rules FILE.")
-    images, videos, failures = _sort_inputs(args.paths, frames_fps=args.frames_fps)
     winclip = WinClipConfig(
         class_name=args.class_name,
         prompts=args.prompts,
@@ -181,27 +220,13 @@ def run(args: argparse.Namespace) -> int:
         video=video_config,
         image=winclip,
         llm=None,
+        method=args.method,
+        learned_prompts=args.learned_prompts,
+        image_size=args.image_size,
         batch_size=args.batch_size,
         max_pixels=args.max_pixels,
     )
-    writer = _ResultWriter(sys.stdout, as_json=args.json)
-    failed = bool(failures)
-    try:
-        for failure in failures:
-            writer.failure(failure)
-        if images or videos:
-            from vlad.pipeline import Pipeline
-
-            pipeline = Pipeline.from_config(config)
-            if images:
-                failed |= _detect_images(args, pipeline, references, images, writer)
-            if videos:
-                failed |= _detect_videos(args, pipeline, videos, writer, rules_file, vlm)
-    except VladError as exc:
-        raise _for_cli(exc) from exc
-    finally:
-        writer.close()
-    return EXIT_INPUT_FAILED if failed else EXIT_OK
+    return config, references
 
 
 def _for_cli(exc: VladError) -> VladError:

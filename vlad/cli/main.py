@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from vlad import __version__
+from vlad.cli.batch import add_batch_parser
 from vlad.cli.data import add_data_commands
 from vlad.cli.demo import add_demo_command
 from vlad.cli.detect import add_parser as add_detect_parser
@@ -32,7 +33,9 @@ from vlad.cli.options import (
     surface_names,
     write_run_files,
 )
+from vlad.cli.prompts import add_prompts_commands
 from vlad.cli.rules import add_rules_commands
+from vlad.cli.train import add_train_commands
 from vlad.errors import VladError
 from vlad.utils.messages import one_line
 from vlad.utils.runinfo import utc_now
@@ -57,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_memory_commands(commands)
     add_demo_command(commands)
     add_rules_commands(commands)
+    add_batch_parser(commands)  # after detect and rules: it reuses their options
     add_eval_commands(commands)
     add_data_commands(commands)
+    add_prompts_commands(commands)
+    add_train_commands(commands)
     add_config_options(parser)
     return parser
 

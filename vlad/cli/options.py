@@ -87,6 +87,8 @@ PARAM_FLAGS: dict[str, str] = {
     "overwrite": "--force",
     "folder": "--out",
     "prompt": "--induction-prompt",
+    "mixed_precision": "--precision",
+    "root": "--data",
 }
 
 #: Nested sections a config file may hold -> the config dataclass whose fields they set
@@ -105,6 +107,7 @@ CONFIG_SECTIONS: dict[str, str] = {
 #: The sections each command's ``--config`` file may hold (by the command's ``prog``).
 COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
     "vlad detect": ("pipeline", "clip", "video", "image"),
+    "vlad batch": ("pipeline", "clip", "video", "image"),
     "vlad demo": ("pipeline", "clip", "video", "image", "limits"),
     "vlad memory build": ("recall",),
     "vlad rules induce": ("induction",),
@@ -174,6 +177,37 @@ def add_clip_options(parser: argparse.ArgumentParser | Any) -> None:
     )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--precision", default="auto", help="auto, fp32, fp16 or bf16")
+
+
+def add_method_options(parser: argparse.ArgumentParser | Any) -> None:
+    """Add ``--method``, ``--learned-prompts`` and ``--image-size`` (which image scorer).
+
+    Args:
+        parser: The parser or argument group of the command.
+    """
+    from vlad.config.pipeline import IMAGE_METHODS
+
+    parser.add_argument(
+        "--method",
+        choices=IMAGE_METHODS,
+        default="winclip",
+        help="image scorer: winclip (prompt ensemble) or anomalyclip (learned prompts, "
+        "which also draw the peak-frame maps of videos)",
+    )
+    parser.add_argument(
+        "--learned-prompts",
+        default=None,
+        metavar="FILE_OR_DIR",
+        help="prompts for --method anomalyclip: the folder 'vlad train prompts' wrote, its "
+        "prompts.safetensors, or the authors' .pth",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="AnomalyCLIP input side in pixels (default: the size the prompts were trained at)",
+    )
 
 
 def add_llm_option(
