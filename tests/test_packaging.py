@@ -60,11 +60,12 @@ CORE_IMPORTS = {
     "matplotlib": "matplotlib",
     "httpx": "httpx",
     "gguf": "gguf",
+    "peft": "peft",
 }
 # Core dependencies that vlad's own code never imports, each needed by another one.
 INDIRECT = {
     "torchvision": "open_clip's image transforms; pinned as a pair with torch",
-    "accelerate": "transformers loads GGUF files and honours device_map only with it",
+    "accelerate": "transformers' device_map and GGUF loading; vlad train prompts uses it directly",
     "gguf": "transformers reads GGUF files (the offline default LLM) only with it",
 }
 # Extra -> the modules of vlad's code that it provides.

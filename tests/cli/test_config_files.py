@@ -382,7 +382,12 @@ def test_eval_captions_out_writes_run_yaml(tmp_path, capsys):
     assert main(argv) == 0
     run = _check_run(out, argv)
     assert (run["settings"]["method"], run["settings"]["smooth"]) == ("keywords", 0.0)
-    assert sorted(p.name for p in out.parent.iterdir()) == ["frames.jsonl", "frames.run.yaml"]
+    # the per-video parts kept for a resumed run sit beside the output, under its name
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "frames.jsonl",
+        "frames.jsonl.parts",
+        "frames.run.yaml",
+    ]
 
 
 def test_eval_captions_without_out_writes_no_run_yaml(tmp_path, capsys, monkeypatch):

@@ -223,7 +223,7 @@ def read_lora_settings(folder: str | Path) -> LoraSettings:
     if missing:
         raise InputError(
             f"The adapter folder {source} lacks {', '.join(missing)}; give a folder written "
-            "by 'vlad train prompts --adapter lora'.",
+            "by a LoRA training run (its adapter/ folder).",
             param="adapter",
         )
     try:

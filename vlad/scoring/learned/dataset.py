@@ -71,7 +71,7 @@ def training_records(
     chosen = "any split" if splits is None else f"the split(s) {', '.join(splits)}"
     if not kept:
         raise InputError(
-            f"The data holds no usable labelled image in {chosen}; check the folder and --split.",
+            f"The data holds no usable labelled image in {chosen}; check the folder and the split.",
             param="data",
         )
     if not any(record.label == 1 for record in kept):
