@@ -11,8 +11,6 @@ executable path, since browser downloads fail here. The screenshot goes to
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -21,33 +19,18 @@ import pytest
 from PIL import Image
 
 from tests.answer.test_report import failed_record, image_record, video_record
+from tests.browser import launch_chromium, screenshot_dir
 from vlad.answer.render import heat_map_overlay
 from vlad.answer.report import report_order, write_report
 
 SAMPLES = Path(__file__).parents[2] / "datasets" / "samples"
 
-CHROMIUM = os.environ.get("VLAD_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-
 pytestmark = pytest.mark.browser
-
-
-def _screenshot_dir() -> Path:
-    default = Path(__file__).parents[1] / "artifacts"
-    folder = Path(os.environ.get("VLAD_SCREENSHOT_DIR", default))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
@@ -151,7 +134,7 @@ def test_a_real_batch_report_sorts_and_opens_a_row_with_its_timeline_and_keyfram
         )
         assert keyframe.get_attribute("alt").startswith("E1 keyframe at 0:0")
         assert "broken.mp4" in page.locator("#failed").inner_text()
-        page.screenshot(path=str(_screenshot_dir() / "batch-report.png"), full_page=True)
+        page.screenshot(path=str(screenshot_dir() / "batch-report.png"), full_page=True)
     finally:
         page.close()
     assert errors == []

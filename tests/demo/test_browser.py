@@ -7,16 +7,10 @@ executable path, since browser downloads fail here. The screenshot goes to
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
+from tests.browser import launch_chromium, screenshot_dir
 from tests.demo.conftest import launch
-
-CHROMIUM = os.environ.get("VLAD_CHROMIUM", "/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,22 +19,9 @@ pytestmark = [
 ]
 
 
-def _screenshot_dir() -> Path:
-    default = Path(__file__).parents[1] / "artifacts"
-    folder = Path(os.environ.get("VLAD_SCREENSHOT_DIR", default))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        yield browser
-        browser.close()
+    yield from launch_chromium()
 
 
 def test_upload_plot_keyframes_and_a_grounded_answer(
@@ -88,7 +69,7 @@ def test_upload_plot_keyframes_and_a_grounded_answer(
         text = chat.inner_text()
         assert "At 0:03 the fused score is" in text
         assert f'the definition "{demo_calibration.definition}" scored' in text
-        path = _screenshot_dir() / "demo_browser.png"
+        path = screenshot_dir() / "demo_browser.png"
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 10_000
     finally:
