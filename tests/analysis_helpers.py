@@ -76,3 +76,49 @@ def video_config(threshold: float, **overrides):
     }
     settings.update(overrides)
     return VideoConfig(**settings)
+
+
+def fight_explanation(
+    verdict: str = "anomalous",
+    *,
+    peak: float = 0.9,
+    threshold: float = 0.5,
+    low_threshold: float = 0.4,
+):
+    """A hand-built 60 s video explanation for the text checks.
+
+    When anomalous, one interval 0:40-0:45 of "a fight" at ``peak`` (evidence E1, peak at
+    0:42); the rest of the track is 0.1.
+    """
+    from vlad.answer.explanation import Evidence, EvidenceItem, Explanation
+    from vlad.types import Interval, ScoreTrack
+
+    times = np.arange(0, 60, 1.0)
+    values = np.where((times >= 40) & (times < 45), peak, 0.1)
+    track = ScoreTrack(times, np.arange(60), values, "a fight")
+    evidence = ()
+    if verdict == "anomalous":
+        evidence = (
+            Evidence(
+                "E1",
+                Interval(40.0, 45.0, peak, "a fight"),
+                42.0,
+                (EvidenceItem("definition", "a fight", peak),),
+            ),
+        )
+    return Explanation(
+        input="x.mp4",
+        kind="video",
+        verdict=verdict,
+        score=peak if verdict == "anomalous" else 0.1,
+        threshold=threshold,
+        low_threshold=low_threshold,
+        duration_s=60.0,
+        definitions=("a fight",),
+        scene=None,
+        fused=track,
+        tracks=(track,),
+        intervals=tuple(e.interval for e in evidence),
+        evidence=evidence,
+        keyframes=(),
+    )

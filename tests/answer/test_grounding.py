@@ -3,14 +3,13 @@ explanation (the issue's own Analyzer text included)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from vlad.answer.explanation import Evidence, EvidenceItem, Explanation
+from tests.analysis_helpers import fight_explanation
+from vlad.answer.explanation import Explanation
 from vlad.answer.grounding import ground_text
 from vlad.answer.text import facts
 from vlad.reasoning.checks import BREAK
-from vlad.types import Interval, ScoreTrack
 
 SYSTEM = (
     "You summarise the evidence of a visual anomaly detector for a security analyst. "
@@ -20,35 +19,7 @@ SYSTEM = (
 
 def explanation(verdict: str = "anomalous") -> Explanation:
     """A 60 s video; when anomalous, one interval 0:40-0:45 peaking at 0.38 (threshold 0.35)."""
-    times = np.arange(0, 60, 1.0)
-    values = np.where((times >= 40) & (times < 45), 0.38, 0.1)
-    track = ScoreTrack(times, np.arange(60), values, "a fight")
-    evidence = ()
-    if verdict == "anomalous":
-        evidence = (
-            Evidence(
-                "E1",
-                Interval(40.0, 45.0, 0.38, "a fight"),
-                42.0,
-                (EvidenceItem("definition", "a fight", 0.38),),
-            ),
-        )
-    return Explanation(
-        input="x.mp4",
-        kind="video",
-        verdict=verdict,
-        score=0.38 if verdict == "anomalous" else 0.1,
-        threshold=0.35,
-        low_threshold=0.3,
-        duration_s=60.0,
-        definitions=("a fight",),
-        scene=None,
-        fused=track,
-        tracks=(track,),
-        intervals=tuple(e.interval for e in evidence),
-        evidence=evidence,
-        keyframes=(),
-    )
+    return fight_explanation(verdict, peak=0.38, threshold=0.35, low_threshold=0.3)
 
 
 ANALYZER_TEXT = (

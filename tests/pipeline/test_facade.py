@@ -8,16 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.analysis_helpers import EVENT, FPS, calibrate, video_config, write_event_video
+from tests.analysis_helpers import (
+    EVENT,
+    FPS,
+    calibrate,
+    fight_explanation,
+    video_config,
+    write_event_video,
+)
 from tests.conftest import make_image
-from vlad.answer.explanation import Evidence, EvidenceItem, Explanation
 from vlad.answer.grounding import ground_text, times_in
 from vlad.answer.text import template_text
 from vlad.errors import InputError
 from vlad.pipeline import Pipeline
 from vlad.pipeline.evidence import MEMORY_TRACK
 from vlad.reasoning.llm import GenerationSettings
-from vlad.types import Interval, ScoreTrack
 from vlad.utils.clock import clock, span
 
 
@@ -363,40 +368,8 @@ def test_missing_file_is_an_error(analyzer, tmp_path):
 # ------------------------------------------------------------- grounding on hand-built data
 
 
-def _explanation(verdict: str = "anomalous") -> Explanation:
-    times = np.arange(0, 60, 1.0)
-    values = np.where((times >= 40) & (times < 45), 0.9, 0.1)
-    track = ScoreTrack(times, np.arange(60), values, "a fight")
-    evidence = ()
-    if verdict == "anomalous":
-        evidence = (
-            Evidence(
-                "E1",
-                Interval(40.0, 45.0, 0.9, "a fight"),
-                42.0,
-                (EvidenceItem("definition", "a fight", 0.9),),
-            ),
-        )
-    return Explanation(
-        input="x.mp4",
-        kind="video",
-        verdict=verdict,
-        score=float(values.max()) if verdict == "anomalous" else 0.1,
-        threshold=0.5,
-        low_threshold=0.4,
-        duration_s=60.0,
-        definitions=("a fight",),
-        scene=None,
-        fused=track,
-        tracks=(track,),
-        intervals=tuple(e.interval for e in evidence),
-        evidence=evidence,
-        keyframes=(),
-    )
-
-
 def test_ground_text_drops_invented_times_citations_and_contradictions():
-    explanation = _explanation()
+    explanation = fight_explanation()
     text = (
         "A fight starts at 0:40 [E1]. Another at 0:12. See E4. Everything is normal. "
         "It ends by 0:45."
@@ -412,7 +385,7 @@ def test_ground_text_drops_invented_times_citations_and_contradictions():
 
 
 def test_ground_text_keeps_a_normal_verdict_normal():
-    explanation = _explanation("normal")
+    explanation = fight_explanation("normal")
     grounded = ground_text("The video is anomalous. People walk calmly.", explanation)
     assert grounded.text == "People walk calmly."
     assert template_text(explanation).startswith("Normal")
@@ -427,7 +400,7 @@ def test_clock_and_span():
 def test_ground_text_drops_echoed_instructions_and_fragments():
     from vlad.pipeline.chat import CHAT_SYSTEM
 
-    explanation = _explanation()
+    explanation = fight_explanation()
     text = (
         "The verdict was decided by the scores and cannot change. "
         "Cite evidence by its id in square brackets, such as [E1]. "
