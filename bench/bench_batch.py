@@ -87,6 +87,35 @@ def write_image(path: Path, seed: int) -> None:
     Image.fromarray(pixels.astype(np.uint8)).save(path)
 
 
+def write_inputs(
+    videos_dir: Path,
+    images_dir: Path,
+    *,
+    videos: int,
+    images: int,
+    span: tuple[int, int],
+    rng: random.Random,
+) -> tuple[list[int], Path]:
+    """Write the synthetic videos (lengths drawn from ``rng`` within ``span``), images, weights.
+
+    Returns the video lengths in seconds and the random-weight CLIP file (kept between runs
+    in the folder above ``videos_dir``).
+    """
+    videos_dir.mkdir(parents=True, exist_ok=True)
+    images_dir.mkdir(parents=True, exist_ok=True)
+    lengths = [rng.randint(*span) for _ in range(videos)]
+    for n, seconds in enumerate(lengths):
+        target = videos_dir / f"cam{n:02d}.mp4"
+        if not target.exists():
+            write_video(target, seconds)
+    for n in range(images):
+        write_image(images_dir / f"part{n:02d}.png", n)
+    weights = videos_dir.parent / "vit-b-32-random.safetensors"
+    if not weights.exists():
+        weights = make_weights(videos_dir.parent)
+    return lengths, weights
+
+
 def clip_args(weights: Path) -> list[str]:
     return ["--clip", ARCH, "--clip-weights", str(weights), "--device", "cpu", "--fps", f"{FPS:g}"]
 
@@ -188,18 +217,9 @@ def main() -> int:
         low, high = (int(x) for x in args.seconds.split("-"))
         span = (low, high)
     videos_dir, images_dir = work / "videos", work / "images"
-    videos_dir.mkdir(exist_ok=True)
-    images_dir.mkdir(exist_ok=True)
-    lengths = [rng.randint(*span) for _ in range(n_videos)]
-    for n, seconds in enumerate(lengths):
-        target = videos_dir / f"cam{n:02d}.mp4"
-        if not target.exists():
-            write_video(target, seconds)
-    for n in range(n_images):
-        write_image(images_dir / f"part{n:02d}.png", n)
-    weights = work / "vit-b-32-random.safetensors"
-    if not weights.exists():
-        weights = make_weights(work)
+    lengths, weights = write_inputs(
+        videos_dir, images_dir, videos=n_videos, images=n_images, span=span, rng=rng
+    )
     clip = clip_args(weights)
     videos = sorted(videos_dir.glob("*.mp4"))[:n_videos]
     figures: dict[str, Any] = {

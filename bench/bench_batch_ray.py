@@ -29,11 +29,9 @@ from bench_batch import (
     REPO,
     VLAD,
     clip_args,
-    make_weights,
     records,
     timed,
-    write_image,
-    write_video,
+    write_inputs,
 )
 
 
@@ -67,20 +65,12 @@ def main() -> int:
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlad-bench-ray-"))
     work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": str(REPO), "VLAD_CACHE_DIR": str(work / "cache")}
-    rng = random.Random(7)  # the same lengths as bench_batch.py
     n_videos, n_images, span = (4, 4, (10, 20)) if args.quick else (20, 10, (20, 60))
-    inputs = work / "inputs"
-    inputs.mkdir(exist_ok=True)
-    lengths = [rng.randint(*span) for _ in range(n_videos)]
-    for n, seconds in enumerate(lengths):
-        target = inputs / f"cam{n:02d}.mp4"
-        if not target.exists():
-            write_video(target, seconds)
-    for n in range(n_images):
-        write_image(inputs / f"part{n:02d}.png", n)
-    weights = work / "vit-b-32-random.safetensors"
-    if not weights.exists():
-        weights = make_weights(work)
+    inputs = work / "inputs"  # videos and images in one folder, given to vlad batch as one
+    rng = random.Random(7)  # the same lengths as bench_batch.py
+    lengths, weights = write_inputs(
+        inputs, inputs, videos=n_videos, images=n_images, span=span, rng=rng
+    )
 
     figures: dict[str, Any] = {
         "videos": n_videos,
