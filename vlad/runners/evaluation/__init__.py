@@ -1,0 +1,1 @@
+"""Evaluation runners: images, videos, anchors and tables."""
