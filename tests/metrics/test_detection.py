@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy import ndimage
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
+from sklearn.metrics import roc_curve as sklearn_roc_curve
 
 from vlad.errors import InputError
 from vlad.metrics import (
@@ -19,6 +20,9 @@ from vlad.metrics import (
     frame_ap,
     frame_auc,
     pixel_auroc,
+    pixel_metrics,
+    pr_curve,
+    roc_curve,
 )
 
 TOL = 1e-9
@@ -283,6 +287,43 @@ def test_pixel_auroc_agrees_with_sklearn(seed):
     rounded = np.round(maps, 1)  # many ties
     expected = roc_auc_score(masks.ravel(), rounded.ravel())
     assert abs(pixel_auroc(masks, rounded) - expected) < TOL
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pixel_metrics_share_one_sort_and_match_either_class_majority(seed):
+    rng = np.random.default_rng(seed)
+    masks = blob_masks(rng, 6, 32)
+    maps = smooth_maps(rng, masks)
+    both = pixel_metrics(masks, maps, 0.2)
+    assert both == (pixel_auroc(masks, maps), aupro(masks, maps, 0.2))
+    # float16 maps (what vlad eval images keeps) read as float32, float64 alike
+    half = maps.astype(np.float16)
+    assert pixel_metrics(masks, half) == pytest.approx(
+        pixel_metrics(masks, half.astype(np.float64)), abs=1e-12
+    )
+    # more anomalous than normal pixels: the other side of the rank count
+    inverted = ~masks
+    expected = roc_auc_score(inverted.ravel(), np.round(maps, 2).ravel())
+    assert abs(pixel_auroc(inverted, np.round(maps, 2)) - expected) < TOL
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_roc_and_pr_curves_agree_with_sklearn(ties):
+    labels, scores = random_case(7, 300, ties)
+    fpr, tpr, thresholds = roc_curve(labels, scores)
+    ref_fpr, ref_tpr, ref_thresholds = sklearn_roc_curve(labels, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, ref_fpr)
+    np.testing.assert_allclose(tpr, ref_tpr)
+    np.testing.assert_allclose(thresholds[1:], ref_thresholds[1:])
+    recall, precision, pr_thresholds = pr_curve(labels, scores)
+    ref_precision, ref_recall, ref_pr_thresholds = precision_recall_curve(labels, scores)
+    # scikit-learn lists recall decreasing and ends with the (recall 0, precision 1) point
+    np.testing.assert_allclose(recall, ref_recall[:-1][::-1])
+    np.testing.assert_allclose(precision, ref_precision[:-1][::-1])
+    np.testing.assert_allclose(pr_thresholds, ref_pr_thresholds[::-1])
+    assert np.trapezoid(tpr, fpr) == pytest.approx(auroc(labels, scores), abs=1e-12)
+    step_sum = float(np.sum(np.diff(recall, prepend=0.0) * precision))
+    assert step_sum == pytest.approx(average_precision(labels, scores), abs=1e-12)
 
 
 def test_frame_metrics_per_video_equal_flat_and_sklearn():

@@ -1,7 +1,15 @@
-"""``vlad eval captions``: frame AUC of rule deduction on captioned benchmark videos.
+"""``vlad eval``: measure vlad on benchmark data.
 
-Thin: parse, load the dataset and rules, build the models the method needs, call
-:func:`vlad.runners.captions.evaluate_captions`, print. Registered by :func:`add_eval_commands`.
+- ``vlad eval captions``: frame AUC of rule deduction on captioned benchmark videos
+  (:func:`vlad.runners.captions.evaluate_captions`).
+- ``vlad eval explanations``: explanation texts against reference sentences.
+- ``vlad eval images`` and ``vlad eval videos``: a manifest of ``vlad data prepare`` scored
+  through the one pipeline into a resumable folder with results.json, results.md,
+  inputs.csv and the ROC/PR curves (:mod:`vlad.runners.evaluation`). They take every
+  scoring option of ``vlad detect``. Exit status as ``vlad batch``: 0 when every input was
+  scored, 1 when some failed (the others count), 2 when nothing could run, 130 on Ctrl-C.
+
+Thin: parse, call the runner, print. Registered by :func:`add_eval_commands`.
 """
 
 from __future__ import annotations
@@ -11,9 +19,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vlad.cli.eval_suite import add_eval_suite_commands
 from vlad.cli.options import add_llm_option, chat_backend, declare_outputs
 from vlad.reasoning.deduction.methods import METHODS
 from vlad.utils.io import atomic_open
+from vlad.utils.runinfo import utc_now
 
 DEFAULT_METHOD = "retrieval"
 
@@ -73,9 +83,16 @@ def add_eval_commands(commands: Any) -> None:
     captions.add_argument(
         "--smooth",
         type=float,
-        default=16.0,
+        default=32.0,
         metavar="FRAMES",
         help="perception smoothing width in frames (0 turns it off)",
+    )
+    captions.add_argument(
+        "--video-norm",
+        type=float,
+        default=0.5,
+        metavar="SHARE",
+        help="share of each video's median rule margin subtracted (0 turns it off)",
     )
     captions.add_argument(
         "--llm-budget",
@@ -101,12 +118,21 @@ def add_eval_commands(commands: Any) -> None:
             "as soon as it is done, and a rerun with the same settings resumes from there"
         ),
     )
+    captions.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE.json",
+        help="also write the figures as a results.json that vlad eval table reads",
+    )
     captions.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     captions.add_argument("--json", action="store_true", help="print the figures as JSON")
     captions.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     captions.set_defaults(handler=run_eval_captions)
-    declare_outputs(captions, files=("out",))
+    declare_outputs(captions, files=("out", "results"))
     add_explanations_command(actions)
+    add_images_command(actions, commands)
+    add_videos_command(actions, commands)
+    add_eval_suite_commands(actions)  # vlad eval run, vlad eval table (eval_suite.py)
 
 
 def run_eval_captions(args: argparse.Namespace) -> int:
@@ -115,6 +141,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     from vlad.errors import ConfigError
     from vlad.runners.captions import CaptionParts, dataset_rules, evaluate_captions
 
+    started = utc_now()
     if args.videos is not None and args.videos < 1:
         raise ConfigError(f"--videos must be at least 1, got {args.videos}.")
     if args.out is not None and args.out.exists() and args.out.is_dir():
@@ -159,6 +186,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
             smooth=args.smooth,
             llm_budget=args.llm_budget,
             scene_prior=not args.no_scene_prior,
+            video_norm=args.video_norm,
             progress=advance,
             skipped=dataset.skipped,
             parts=parts,
@@ -177,6 +205,13 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         figures["parts"] = str(parts.folder)
     if args.out is not None:
         _write_frames(args.out, videos, deductions)
+    if args.results is not None:  # the shared results.json schema (vlad eval table)
+        from vlad.cli.options import settings_of
+        from vlad.runners.evaluation.table import write_caption_results
+
+        write_caption_results(
+            args.results, figures, dataset=args.dataset, settings=settings_of(args), started=started
+        )
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
@@ -327,3 +362,228 @@ def run_eval_explanations(args: argparse.Namespace) -> int:
     else:
         print(format_explanation_figures(report.figures))
     return 0
+
+
+# --------------------------------------------------------------------------- images, videos
+
+
+def _eval_run_options(parser: Any) -> None:
+    """The options ``vlad eval images`` and ``vlad eval videos`` share (manifest, out, run)."""
+    parser.add_argument(
+        "--manifest",
+        required=True,
+        type=Path,
+        metavar="FILE.jsonl",
+        help="the manifest 'vlad data prepare' wrote",
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="evaluation folder: results/<id>.json per input, results.json, results.md, "
+        "inputs.csv, roc.png, pr.png, run.yaml; rerunning the same command resumes it",
+    )
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=("train", "validation", "test", "all"),
+        help="the manifest records to evaluate",
+    )
+    run = parser.add_argument_group("run")
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="inputs decoded and encoded ahead of the one being written (0: in turn)",
+    )
+    run.add_argument(
+        "--retry-failed", action="store_true", help="score again the inputs that failed before"
+    )
+    run.add_argument("--json", action="store_true", help="print the figures as JSON")
+    run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    declare_outputs(parser, folders=("out",))
+
+
+def add_images_command(actions: Any, commands: Any) -> None:
+    """Add ``vlad eval images`` (every scoring option of ``vlad detect`` is copied).
+
+    Args:
+        actions: The subparsers action of the ``vlad eval`` parser.
+        commands: The subparsers action of the ``vlad`` parser (holds ``detect``).
+    """
+    from vlad.cli.batch import _copy_detect_options
+
+    images = actions.add_parser(
+        "images",
+        help="image AUROC, AP, F1-max, pixel AUROC and AUPRO per category of a manifest",
+        description=(
+            "Score every test image of a manifest (vlad data prepare mvtec|visa ...) with "
+            "WinCLIP or AnomalyCLIP (--method), keep each anomaly map at --map-size, and "
+            "write image AUROC, AP, F1-max, pixel AUROC and AUPRO per category and their "
+            "mean. The class name in the prompts is each image's category unless "
+            "--class-name is given."
+        ),
+    )
+    _copy_detect_options(commands, images)
+    name = images._option_string_actions["--class-name"]
+    name.default = None
+    name.help = "one class name for every image (default: each image's manifest category)"
+    images.add_argument(
+        "--map-size",
+        type=int,
+        default=256,
+        metavar="PIXELS",
+        help="side of the kept maps and masks the pixel figures are computed on",
+    )
+    _eval_run_options(images)
+    images.set_defaults(handler=run_eval_images)
+
+
+def add_videos_command(actions: Any, commands: Any) -> None:
+    """Add ``vlad eval videos`` (every scoring option of ``vlad detect`` is copied).
+
+    Args:
+        actions: The subparsers action of the ``vlad eval`` parser.
+        commands: The subparsers action of the ``vlad`` parser (holds ``detect``).
+    """
+    from vlad.cli.batch import _copy_detect_options
+
+    videos = actions.add_parser(
+        "videos",
+        help="frame AUC and AP of a manifest's videos, pooled over all frames and per video",
+        description=(
+            "Score every test video or frame folder of a manifest (vlad data prepare "
+            "ped2|avenue|shanghaitech|ubnormal|ucf_crime|xd_violence) with text "
+            "definitions (--define), --rules or --memory, interpolate each video's scores "
+            "onto its labelled frames, and write frame AUC and AP pooled over all frames "
+            "(XD-Violence reports AP), per category and per video. Frame folders are read "
+            "at the manifest's fps (--frames-fps when a record has none)."
+        ),
+    )
+    _copy_detect_options(commands, videos)
+    videos.add_argument(
+        "--scene", default=None, metavar="TEXT", help="what the cameras show, in words"
+    )
+    _eval_run_options(videos)
+    videos.set_defaults(handler=run_eval_videos)
+
+
+def _check_run_options(args: argparse.Namespace) -> None:
+    from vlad.errors import ConfigError
+    from vlad.runners.batch.store import check_out_dir
+
+    check_out_dir(args.out, param="out")  # before any model is loaded
+    if args.workers < 0:
+        raise ConfigError(
+            f"workers must be a whole number >= 0, got {args.workers}.", param="workers"
+        )
+    if getattr(args, "vlm", None) and getattr(args, "rules", None) is None:
+        raise ConfigError("--vlm describes the frames that rules cite; add --rules FILE.")
+
+
+def _finish(args: argparse.Namespace, run: Any) -> int:
+    """Print what the run did and its figures; return the exit status."""
+    import sys
+
+    summary = run.scoring.summary
+    if run.interrupted:
+        from vlad.cli.batch import EXIT_INTERRUPTED, _exit_if_threads_busy
+
+        print(
+            f"vlad: stopped: {summary.line()}; rerun the same command to finish the rest.",
+            file=sys.stderr,
+        )
+        _exit_if_threads_busy()  # a decoding thread mid-input must not hold the exit
+        return EXIT_INTERRUPTED
+    results = run.results
+    print(
+        f"vlad: {results.scored} of {results.inputs} input(s) scored, {results.failed} failed "
+        f"({summary.done} scored now, {summary.skipped + summary.skipped_failed} already "
+        f"done); figures in {args.out / 'results.json'}",
+        file=sys.stderr,
+    )
+    if args.json:
+        print(json.dumps(results.headline(), ensure_ascii=False))
+    else:
+        from vlad.runners.evaluation.outputs import results_table
+
+        print(results_table(results), end="")
+    return int(run.exit_status())
+
+
+def _say(text: str) -> None:
+    import sys
+
+    print(f"vlad: {text}", file=sys.stderr)
+
+
+def run_eval_images(args: argparse.Namespace) -> int:
+    """Run ``vlad eval images``; return the exit status."""
+    from vlad.cli.detect import _for_cli, pipeline_config
+    from vlad.errors import VladError
+    from vlad.runners.batch.local import BatchOptions
+    from vlad.runners.evaluation.images import evaluate_images
+
+    _check_run_options(args)
+    config, references = pipeline_config(
+        argparse.Namespace(**{**vars(args), "class_name": args.class_name or "object"})
+    )
+    options = BatchOptions(
+        retry_failed=args.retry_failed, workers=args.workers, progress=not args.no_progress
+    )
+    try:
+        run = evaluate_images(
+            args.manifest,
+            args.out,
+            config=config,
+            references=references,
+            class_name=args.class_name,
+            map_size=args.map_size,
+            split=None if args.split == "all" else args.split,
+            options=options,
+            say=_say,
+        )
+    except VladError as exc:
+        raise _for_cli(exc) from exc
+    return _finish(args, run)
+
+
+def run_eval_videos(args: argparse.Namespace) -> int:
+    """Run ``vlad eval videos``; return the exit status."""
+    from vlad.cli.detect import _for_cli, pipeline_config
+    from vlad.errors import VladError
+    from vlad.runners.batch.local import BatchOptions
+    from vlad.runners.evaluation.videos import evaluate_videos
+
+    _check_run_options(args)
+    config, _references = pipeline_config(args)
+    rules_file = getattr(args, "rules", None)
+    captioner = None
+    if getattr(args, "vlm", None):
+        from vlad.cli.rules import frame_captioner
+
+        captioner = frame_captioner(args.vlm, prompt=args.perception_prompt)
+    options = BatchOptions(
+        retry_failed=args.retry_failed,
+        workers=args.workers,
+        progress=not args.no_progress,
+        scene=args.scene,
+        rules=str(rules_file) if rules_file is not None else None,
+        memory=str(args.memory) if args.memory is not None else None,
+        captioner=captioner,
+    )
+    try:
+        run = evaluate_videos(
+            args.manifest,
+            args.out,
+            config=config,
+            frames_fps=args.frames_fps,
+            split=None if args.split == "all" else args.split,
+            options=options,
+            say=_say,
+        )
+    except VladError as exc:
+        raise _for_cli(exc) from exc
+    return _finish(args, run)

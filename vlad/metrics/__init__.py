@@ -1,6 +1,7 @@
 """Metrics, in pure numpy: detection and segmentation, captioning, temporal grounding.
 
-- :mod:`vlad.metrics.detection`: AUROC, AP, F1-max, pixel AUROC, AUPRO, frame-level AUC/AP.
+- :mod:`vlad.metrics.detection`: AUROC, AP, F1-max, pixel AUROC, AUPRO (both at once with
+  ``pixel_metrics``), frame-level AUC/AP, ROC and precision-recall curves.
 - :mod:`vlad.metrics.captioning`: BLEU-1..4, ROUGE-L and CIDEr-D as coco-caption
   (``pycocoevalcap``) computes them, with its PTB-style tokenisation done in Python.
 - :mod:`vlad.metrics.temporal`: temporal IoU of spans and recall/precision at IoU thresholds.
@@ -27,6 +28,9 @@ from vlad.metrics.detection import (
     frame_ap,
     frame_auc,
     pixel_auroc,
+    pixel_metrics,
+    pr_curve,
+    roc_curve,
 )
 from vlad.metrics.temporal import (
     IOU_THRESHOLDS,
@@ -54,7 +58,10 @@ __all__ = [
     "frame_auc",
     "match_spans",
     "pixel_auroc",
+    "pixel_metrics",
+    "pr_curve",
     "recall_at_iou",
+    "roc_curve",
     "rouge_l",
     "temporal_iou",
     "tokenize",

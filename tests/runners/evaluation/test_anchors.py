@@ -134,8 +134,8 @@ def test_a_missing_or_broken_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_anchors(tmp_path / "none.yaml")
     assert str(caught.value) == (
-        f"Anchors file '{tmp_path / 'none.yaml'}' does not exist; give the eval/anchors.yaml of "
-        "a vlad checkout with --anchors."
+        f"Anchors file '{tmp_path / 'none.yaml'}' does not exist; give the path of the "
+        "eval/anchors.yaml of a vlad checkout."
     )
     broken = tmp_path / "broken.yaml"
     broken.write_text("anchors: [\n")

@@ -242,8 +242,8 @@ def test_a_missing_results_path_or_folder_is_named(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_results(tmp_path)
     assert str(caught.value) == (
-        f"Folder '{tmp_path}' holds no results.json; give the --out folder of a vlad eval "
-        "images|videos|captions run."
+        f"Folder '{tmp_path}' holds no results.json; give the output folder of a vlad eval "
+        "images, videos or captions run."
     )
 
 

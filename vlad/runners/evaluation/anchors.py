@@ -102,8 +102,8 @@ def load_anchors(path: str | Path | None = None) -> list[Anchor]:
     path = Path(path) if path is not None else default_anchors_path()
     if not path.is_file():
         raise ConfigError(
-            f"Anchors file '{path}' does not exist; give the eval/anchors.yaml of a vlad "
-            "checkout with --anchors."
+            f"Anchors file '{path}' does not exist; give the path of the "
+            "eval/anchors.yaml of a vlad checkout."
         )
     import yaml
 

@@ -121,8 +121,8 @@ def results_file(path: str | Path) -> Path:
         inside = path / RESULTS_NAME
         if not inside.is_file():
             raise InputError(
-                f"Folder '{path}' holds no {RESULTS_NAME}; give the --out folder of a "
-                "vlad eval images|videos|captions run."
+                f"Folder '{path}' holds no {RESULTS_NAME}; give the output folder of a "
+                "vlad eval images, videos or captions run."
             )
         return inside
     if not path.exists():
