@@ -206,7 +206,7 @@ def test_unknown_setting_names_it_and_the_known_ones(tmp_path):
         ConfigError,
         match=r"unknown setting 'fsp' for 'vlad detect'; known ones "
         r"are batch-size, class-name, clip, .* \(and the sections pipeline, clip, "
-        r"video, image\)\.",
+        r"video, image, perception\)\.",
     ):
         parse(["detect", "a.png", "--config", str(config)])
 

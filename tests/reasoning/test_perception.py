@@ -9,15 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from tests.reasoning.test_transformers_backend import (
-    SPECIAL,
-    VLM_TEMPLATE,
-    llama_config,
-    word_tokenizer,
-)
+from tests.perception_helpers import build_tiny_vlm
 from tests.videos import frame_number, moving_square_frames, write_video
 from vlad.errors import ConfigError, InputError
 from vlad.reasoning.cache import AnswerCache
@@ -197,46 +191,7 @@ def test_keeper_stops_keeping_at_its_budget() -> None:
 @pytest.fixture(scope="module")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny LLaVA (CLIP vision tower, 32x32 images) with a processor built locally."""
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-
-    folder = tmp_path_factory.mktemp("perception_vlm")
-    tokenizer = word_tokenizer(None)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-        projection_dim=32,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=llama_config(tokenizer),
-        image_token_id=SPECIAL.index("<image>"),
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
-    )
-    torch.manual_seed(0)
-    LlavaForConditionalGeneration(config).save_pretrained(folder)
-    LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        ),
-        tokenizer=tokenizer,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        chat_template=VLM_TEMPLATE,
-        image_token="<image>",
-        num_additional_image_tokens=1,
-    ).save_pretrained(folder)
-    return folder
+    return build_tiny_vlm(tmp_path_factory.mktemp("perception_vlm"))
 
 
 def test_tiny_vlm_through_the_transformers_backend(

@@ -127,47 +127,9 @@ def tiny_llm(tiny_llm_dir: Path) -> TransformersBackend:
 @pytest.fixture(scope="module")
 def tiny_vlm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny LLaVA (CLIP vision tower, 32x32 images) with its processor."""
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
+    from tests.perception_helpers import build_tiny_vlm
 
-    folder = tmp_path_factory.mktemp("tiny_vlm")
-    tokenizer = word_tokenizer(None)
-    vision = CLIPVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=32,
-        patch_size=8,
-        projection_dim=32,
-    )
-    config = LlavaConfig(
-        vision_config=vision,
-        text_config=llama_config(tokenizer),
-        image_token_id=SPECIAL.index("<image>"),
-        vision_feature_layer=-1,
-        vision_feature_select_strategy="default",
-    )
-    torch.manual_seed(0)
-    LlavaForConditionalGeneration(config).save_pretrained(folder)
-    processor = LlavaProcessor(
-        image_processor=CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
-        ),
-        tokenizer=tokenizer,
-        patch_size=8,
-        vision_feature_select_strategy="default",
-        chat_template=VLM_TEMPLATE,
-        image_token="<image>",
-        num_additional_image_tokens=1,
-    )
-    processor.save_pretrained(folder)
-    return folder
+    return build_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm"))
 
 
 @pytest.fixture(scope="module")

@@ -276,6 +276,10 @@ class Explanation:
         height: Height of the image or video frames, in pixels.
         width: Width, in pixels.
         stopped_early: Why decoding stopped before the end of a video, or None.
+        perception: With ``--perception every|budget``: the frames a vision-language
+            model described and how each was judged against the rules (a JSON-ready
+            record: mode, frames sampled and described, VLM calls per sampled frame, and
+            per frame its verdict, score, cited rules, clause and reason), else None.
     """
 
     input: str
@@ -306,6 +310,7 @@ class Explanation:
     height: int | None = None
     width: int | None = None
     stopped_early: str | None = None
+    perception: dict[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
     def failure(
@@ -432,6 +437,8 @@ class Explanation:
             record["stopped_early"] = self.stopped_early
         if self.notes:
             record["notes"] = list(self.notes)
+        if self.perception is not None:
+            record["perception"] = self.perception
         return record
 
 

@@ -239,6 +239,8 @@ def run_settings(config: Any, args: argparse.Namespace, references: list[Path]) 
     settings.pop("batch_size", None)
     if isinstance(settings.get("video"), dict):
         settings["video"].pop("batch_size", None)
+    if (settings.get("perception") or {}).get("mode") == "peak":  # the default: hashes as before
+        settings.pop("perception", None)
     stamps = BatchInput(
         id="run",
         path="",

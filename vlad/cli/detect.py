@@ -178,9 +178,10 @@ def pipeline_config(args: argparse.Namespace) -> tuple[Any, list[Path]]:
     Raises:
         VladError: A bad setting or reference folder (one sentence).
     """
-    from vlad.config import ClipConfig, PipelineConfig, VideoConfig, WinClipConfig
+    from vlad.config import ClipConfig, PerceptionConfig, PipelineConfig, VideoConfig, WinClipConfig
     from vlad.errors import ConfigError
 
+    perception = perception_config(args, PerceptionConfig)
     clip = ClipConfig(
         arch=args.clip, weights=args.clip_weights, device=args.device, precision=args.precision
     )
@@ -225,8 +226,43 @@ def pipeline_config(args: argparse.Namespace) -> tuple[Any, list[Path]]:
         image_size=args.image_size,
         batch_size=args.batch_size,
         max_pixels=args.max_pixels,
+        perception=perception,
     )
     return config, references
+
+
+def perception_config(args: argparse.Namespace, kind: Any) -> Any:
+    """The settings of ``--perception``, ``--perception-fps`` and ``--perception-budget``.
+
+    Args:
+        args: The parsed options.
+        kind: :class:`~vlad.config.PerceptionConfig` (imported by the caller).
+
+    Returns:
+        The settings (mode ``peak`` without ``--perception``).
+
+    Raises:
+        ConfigError: ``--perception`` without ``--vlm`` or ``--rules``, or a bad value.
+    """
+    from vlad.errors import ConfigError
+
+    mode = getattr(args, "perception", None)
+    if mode:
+        if not getattr(args, "vlm", None):
+            raise ConfigError(
+                f"--perception {mode} describes frames with a vision-language model; "
+                "add --vlm SPEC."
+            )
+        if getattr(args, "rules", None) is None:
+            raise ConfigError(
+                f"--perception {mode} judges frame descriptions against rules; add --rules FILE."
+            )
+    options = {"mode": mode or "peak"}
+    for name in ("fps", "budget"):
+        value = getattr(args, f"perception_{name}", None)
+        if value is not None:
+            options[name] = value
+    return kind(**options)
 
 
 def _for_cli(exc: VladError) -> VladError:
@@ -382,6 +418,14 @@ def _detect_videos(
             failed = True
             writer.failure(explanation)
             continue
+        if explanation.perception is not None:
+            seen = explanation.perception
+            print(
+                f"vlad: {explanation.input}: the VLM described {seen['described']} of "
+                f"{seen['frames']} sampled frames ({seen['vlm_calls_per_frame']:.3f} calls per "
+                "sampled frame)",
+                file=sys.stderr,
+            )
         # A damaged end was already reported, once, when the file was read (a logged
         # warning); the record keeps it in stopped_early and notes.
         if args.plot is not None:
@@ -439,6 +483,8 @@ class _ResultWriter:
             citation = detection.citation
             if citation is not None:
                 lines.append(f"    rule {citation.rule_id}\t{citation.text}")
+                if citation.clause is not None:
+                    lines.append(f"    clause {citation.clause}")
                 if citation.caption is not None:
                     lines.append(
                         f"    seen {format_clock(citation.time_s or 0.0)}\t{citation.caption}"

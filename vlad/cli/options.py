@@ -80,7 +80,11 @@ PARAM_FLAGS: dict[str, str] = {
     "smooth": "--smooth",
     "sigma_s": "--smooth",
     "llm_budget": "--llm-budget",
+    "video_norm": "--video-norm",
     "captioner": "--vlm",
+    "perception.mode": "--perception",
+    "perception.fps": "--perception-fps",
+    "perception.budget": "--perception-budget",
     "backend": "--llm",
     "spec": "--embedder",
     "texts": "--text",
@@ -102,16 +106,19 @@ CONFIG_SECTIONS: dict[str, str] = {
     "recall": "vlad.config.reasoning:RecallConfig",
     "induction": "vlad.config.reasoning:InductionConfig",
     "deduction": "vlad.config.reasoning:DeductionConfig",
+    "perception": "vlad.config:PerceptionConfig",
 }
 
 #: The sections each command's ``--config`` file may hold (by the command's ``prog``).
 COMMAND_SECTIONS: dict[str, tuple[str, ...]] = {
-    "vlad detect": ("pipeline", "clip", "video", "image"),
-    "vlad batch": ("pipeline", "clip", "video", "image"),
+    "vlad detect": ("pipeline", "clip", "video", "image", "perception"),
+    "vlad batch": ("pipeline", "clip", "video", "image", "perception"),
     "vlad demo": ("pipeline", "clip", "video", "image", "limits"),
     "vlad memory build": ("recall",),
     "vlad rules induce": ("induction",),
     "vlad eval captions": ("deduction",),
+    "vlad eval images": ("pipeline", "clip", "video", "image"),
+    "vlad eval videos": ("pipeline", "clip", "video", "image"),
 }
 
 #: Section fields set by a flag that says the opposite (``scene_prior: false`` is

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vlad.cli.options import add_cache_option, add_llm_option, chat_backend, declare_outputs
+from vlad.config.perception import DEFAULT_PERCEPTION_BUDGET, DEFAULT_PERCEPTION_FPS
 from vlad.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -146,13 +147,37 @@ def add_rules_commands(commands: Any) -> None:
             "--vlm",
             default=None,
             metavar="SPEC",
-            help="with --rules: describe each interval's peak frame as evidence",
+            help="with --rules: describe each interval's peak frame as evidence (with "
+            "--perception: the sampled frames, judged against the rules)",
         )
         group.add_argument(
             "--perception-prompt",
             default="perception",
             metavar="NAME|FILE",
             help="with --vlm: the question asked about each frame",
+        )
+        group.add_argument(
+            "--perception",
+            choices=("every", "budget"),
+            default=None,
+            help="with --rules and --vlm: describe every frame sampled at --perception-fps "
+            "and judge it against the rules (every), or only the frames where the CLIP "
+            "tracks change or are near the threshold (budget) (default: only the peak "
+            "frame of each interval, as evidence)",
+        )
+        group.add_argument(
+            "--perception-fps",
+            type=float,
+            default=DEFAULT_PERCEPTION_FPS,
+            metavar="F",
+            help="with --perception: frames per second sampled for description",
+        )
+        group.add_argument(
+            "--perception-budget",
+            type=float,
+            default=DEFAULT_PERCEPTION_BUDGET,
+            metavar="B",
+            help="with --perception budget: most VLM calls per sampled frame, in (0, 1]",
         )
 
 

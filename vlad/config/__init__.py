@@ -15,6 +15,7 @@ from vlad.config.clip import (
 )
 from vlad.config.demo import DemoLimits
 from vlad.config.files import check_known_keys, from_mapping, load_yaml, to_dict
+from vlad.config.perception import PerceptionConfig
 from vlad.config.pipeline import PipelineConfig
 from vlad.config.reasoning import DeductionConfig, InductionConfig, RecallConfig
 from vlad.config.video import VideoConfig
@@ -28,6 +29,7 @@ __all__ = [
     "DeductionConfig",
     "DemoLimits",
     "InductionConfig",
+    "PerceptionConfig",
     "PipelineConfig",
     "RecallConfig",
     "VideoConfig",

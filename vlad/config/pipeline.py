@@ -6,11 +6,17 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vlad.config.clip import ClipConfig
+from vlad.config.perception import PerceptionConfig
 from vlad.config.video import VideoConfig
 from vlad.config.winclip import WinClipConfig
 from vlad.errors import ConfigError
 
-_SECTIONS: dict[str, type] = {"clip": ClipConfig, "video": VideoConfig, "image": WinClipConfig}
+_SECTIONS: dict[str, type] = {
+    "clip": ClipConfig,
+    "video": VideoConfig,
+    "image": WinClipConfig,
+    "perception": PerceptionConfig,
+}
 
 IMAGE_METHODS = ("winclip", "anomalyclip")
 """Image scorers: ``winclip`` (hand-written prompt ensemble, window passes, few-shot with
@@ -46,6 +52,9 @@ class PipelineConfig:
         max_pixels: Refuse images with more pixels than this (None: the default limit of
             about 179 million).
         answer_prompts: The answer prompts: a packaged prompt's name or a YAML file.
+        perception: With a rule set and a vision-language model: which video frames it
+            describes (:class:`~vlad.config.PerceptionConfig`; default: each interval's
+            peak frame only).
     """
 
     clip: ClipConfig = field(default_factory=ClipConfig, metadata={"help": "which CLIP"})
@@ -80,11 +89,17 @@ class PipelineConfig:
     answer_prompts: str = field(
         default="answer", metadata={"help": "answer prompt name or YAML file"}
     )
+    perception: PerceptionConfig = field(
+        default_factory=PerceptionConfig,
+        metadata={"help": "which video frames a vision-language model describes"},
+    )
 
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():
             value = getattr(self, name)
-            if isinstance(value, dict):
+            if name == "perception" and isinstance(value, str):  # a mode name: "every"
+                object.__setattr__(self, name, PerceptionConfig(mode=value))
+            elif isinstance(value, dict):
                 object.__setattr__(self, name, _section(cls, name, value))
             elif value is None:
                 object.__setattr__(self, name, cls())

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from vlad.answer.explanation import Explanation, KeyFrame
-from vlad.config import PipelineConfig, VideoConfig, WinClipConfig
+from vlad.config import PerceptionConfig, PipelineConfig, VideoConfig, WinClipConfig
 from vlad.encoders.clip import ClipEncoder, load_clip
 from vlad.errors import ConfigError, InputError, VladError
 from vlad.pipeline.analysis import Analysis, DefinitionResult
@@ -65,6 +65,8 @@ class Pipeline:
         max_pixels: Refuse images with more pixels than this (None: the default limit).
         answer_prompts: The answer prompts (packaged name or YAML file).
         generation: How the language model generates.
+        perception: With a rule set and a frame captioner: which video frames are described
+            (default: each interval's peak frame; a call's ``perception`` option overrides).
 
     The pipeline can be shared by threads (the Gradio demo): model calls are serialised,
     since a CLIP forward pass toggles module state.
@@ -88,6 +90,7 @@ class Pipeline:
         max_pixels: int | None = None,
         answer_prompts: str = "answer",
         generation: GenerationSettings | None = None,
+        perception: PerceptionConfig | str | None = None,
     ) -> None:
         from vlad.config.pipeline import check_method
         from vlad.media.image import DEFAULT_MAX_PIXELS
@@ -106,6 +109,8 @@ class Pipeline:
         self._model_lock = threading.RLock()
         self._image_stages: dict[tuple[Any, ...], ImageDetector] = {}
         self.method = method
+        self.perception = PerceptionConfig.of(perception)
+        self.text_embedders: dict[str, TextEmbedder] = {}  # by spec, loaded on first use
         self.learned: AnomalyClipScorer | None = None
         if method == "anomalyclip" and learned_prompts is not None:
             from vlad.scoring.learned.scorer import AnomalyClipScorer
@@ -160,6 +165,7 @@ class Pipeline:
             batch_size=config.batch_size,
             max_pixels=config.max_pixels,
             answer_prompts=config.answer_prompts,
+            perception=config.perception,
         )
 
     # ------------------------------------------------------------------ language model
@@ -210,7 +216,7 @@ class Pipeline:
                 ``video.frames_fps`` set).
             **options: Keyword options (:class:`~vlad.pipeline.request.AnalysisOptions`):
                 ``definitions``, ``normal``, ``scene``, ``rules``, ``memory``,
-                ``references``, ``captioner``, ``map_out``, ``progress``.
+                ``references``, ``captioner``, ``perception``, ``map_out``, ``progress``.
 
         Returns:
             One explanation per input, in input order; an input that cannot be analysed
@@ -311,6 +317,15 @@ class Pipeline:
                 request.rule_set,
                 memory=frame_memory,
             )
+        if "perception" not in request.stages:
+            from vlad.pipeline.perception_stage import perception_stage
+
+            request.stages["perception"] = perception_stage(
+                request.perception or self.perception,
+                request.rule_set,  # type: ignore[arg-type]
+                captioner=request.captioner,
+                embedders=self.text_embedders,
+            )
         detector, refs = request.stages["video"]
         step = _step(report, number, total, path.name if total > 1 else None)
         try:
@@ -327,6 +342,7 @@ class Pipeline:
                     map_out=request.map_out,
                     captioner=request.captioner,
                     report=step,
+                    perception=request.stages["perception"],
                 )
         except VladError as exc:
             return Explanation.failure(str(raw), str(exc), kind="video")

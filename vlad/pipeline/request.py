@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 from vlad.types import ProgressFn
 
 if TYPE_CHECKING:
+    from vlad.config import PerceptionConfig
     from vlad.scoring.memory import MemoryIndex
 
 InputPath = str | Path
@@ -61,7 +62,12 @@ class AnalysisOptions(TypedDict, total=False):
         memory: A retrieval memory (or its folder).
         references: Normal reference images for few-shot WinCLIP+ on images.
         captioner: With ``rules``: describes each interval's peak frame (a
-            :class:`~vlad.reasoning.perception.FrameCaptioner`).
+            :class:`~vlad.reasoning.perception.FrameCaptioner`), or with ``perception``
+            the sampled frames.
+        perception: With ``rules`` and ``captioner``: ``every`` or ``budget`` describes
+            frames sampled from each video and judges them against the rules (a mode
+            name, a mapping or a :class:`~vlad.config.PerceptionConfig`; default: the
+            pipeline's, which describes only peak frames).
         map_out: Folder for the videos' peak-frame overlay PNGs.
         progress: Called with the fraction done (over all inputs) and the stage.
     """
@@ -73,6 +79,7 @@ class AnalysisOptions(TypedDict, total=False):
     memory: MemoryIndex | str | Path | None
     references: Sequence[InputPath]
     captioner: Any
+    perception: PerceptionConfig | str | dict[str, Any] | None
     map_out: str | Path | None
     progress: ProgressFn | None
 
@@ -89,6 +96,7 @@ class AnalysisRequest:
         memory: The loaded memory, or None.
         references: Normal reference images for images.
         captioner: Frame captioner for rule citations, or None.
+        perception: The call's perception settings, or None (the pipeline's).
         map_out: Folder for peak-frame overlays, or None.
         progress: The progress callback, or None.
         stages: Per-call cache of stage set-ups (built once, reused by every input).
@@ -101,6 +109,7 @@ class AnalysisRequest:
     memory: MemoryIndex | None = None
     references: tuple[InputPath, ...] = ()
     captioner: Any = None
+    perception: PerceptionConfig | None = None
     map_out: str | Path | None = None
     progress: ProgressFn | None = None
     stages: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -115,6 +124,7 @@ def build_request(
     memory: MemoryIndex | str | Path | None = None,
     references: Sequence[InputPath] = (),
     captioner: Any = None,
+    perception: PerceptionConfig | str | dict[str, Any] | None = None,
     map_out: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> AnalysisRequest:
@@ -128,6 +138,7 @@ def build_request(
         memory: See :class:`AnalysisOptions`.
         references: See :class:`AnalysisOptions`.
         captioner: See :class:`AnalysisOptions`.
+        perception: See :class:`AnalysisOptions`.
         map_out: See :class:`AnalysisOptions`.
         progress: See :class:`AnalysisOptions`.
 
@@ -135,9 +146,11 @@ def build_request(
         The request.
 
     Raises:
-        VladError: A rule file or memory folder that cannot be read, or a definition or
-            normal phrase over :data:`~vlad.config.winclip.MAX_PHRASE_CHARS` (one sentence).
+        VladError: A rule file or memory folder that cannot be read, a bad perception
+            setting, or a definition or normal phrase over
+            :data:`~vlad.config.winclip.MAX_PHRASE_CHARS` (one sentence).
     """
+    from vlad.config import PerceptionConfig
     from vlad.config.winclip import check_phrases
 
     cleaned = {"definitions": clean_phrases(definitions), "normal": clean_phrases(normal)}
@@ -151,6 +164,7 @@ def build_request(
         memory=_load_memory(memory),
         references=tuple(references),
         captioner=captioner,
+        perception=PerceptionConfig.of(perception) if perception is not None else None,
         map_out=map_out,
         progress=progress,
     )

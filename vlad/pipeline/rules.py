@@ -6,7 +6,9 @@ anomaly rule's text is a definition and the normal rules are the normal descript
 fired (:class:`~vlad.reasoning.rules.RuleCitation`). With a captioner, the interval's
 peak frame is described by the vision-language model and the caption is the citation's
 evidence; the frame comes from the copies kept while the video was decoded
-(:class:`~vlad.reasoning.perception.FrameKeeper`), not from decoding it again.
+(:class:`~vlad.reasoning.perception.FrameKeeper`), not from decoding it again. To describe
+sampled frames and judge them against the rules instead (``--perception every|budget``),
+see :mod:`vlad.pipeline.perception_stage`.
 """
 
 from __future__ import annotations

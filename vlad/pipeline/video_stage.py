@@ -86,11 +86,14 @@ def analyze_video(
     captioner: Any = None,
     map_out: str | Path | None = None,
     report: ProgressFn,
+    perception: Any = None,
 ) -> Analysis:
     """Encode a video once, run every scorer, and explain it.
 
     ``detector`` and ``refs`` come from :func:`request_detector` (built once per request,
-    so that a bad setting stops the request instead of failing each input).
+    so that a bad setting stops the request instead of failing each input). ``perception``
+    (a :class:`~vlad.pipeline.perception_stage.PerceptionStage`, with a rule set and a
+    captioner) describes sampled frames and fuses their rule track with the CLIP tracks.
 
     Returns:
         The analysis (explanation plus cached frame embeddings).
@@ -115,10 +118,18 @@ def analyze_video(
     )
     report(0.75, "Scoring")
     result = detector.score(encoded, name=name)
+    perceived = None
+    if perception is not None and captioner is not None and rule_set is not None:
+        report(0.77, "Describing frames")
+        result, perceived = perception.run(
+            result, encoded, rule_set, captioner=captioner, video=config, keeper=keeper
+        )
     report(0.8, "Localizing")
     localized = detector.localize(encoded, result, map_out=map_out)
     citations: tuple[Any, ...] = ()
-    if rule_set is not None:
+    if perceived is not None:  # the loop cited every interval, CLIP's and its own
+        citations = result.citations
+    elif rule_set is not None:
         from vlad.pipeline.rules import cite_rules
 
         citations = cite_rules(
@@ -165,7 +176,9 @@ def analyze_video(
         intervals=tuple(e.interval for e in evidence),
         evidence=tuple(evidence),
         keyframes=tuple(keyframes),
-        notes=(result.stopped_early,) if result.stopped_early else (),
+        notes=tuple(
+            n for n in (result.stopped_early, perceived.note() if perceived else None) if n
+        ),
         detections=detections,
         segments=result.segments,
         maps=tuple(localized),
@@ -175,6 +188,7 @@ def analyze_video(
         height=info.height,
         width=info.width,
         stopped_early=result.stopped_early,
+        perception=perceived.to_record() if perceived is not None else None,
     )
     report(0.95, "Writing the explanation")
     explanation = pipe.word(explanation)  # text, its source, a note on dropped sentences

@@ -583,6 +583,11 @@ class RuleCitation:
         frame_index: The frame the evidence comes from (the interval's peak), if any.
         time_s: That frame's time in seconds.
         caption: What a vision-language model said about that frame, if one was asked.
+        clause: The clause of the caption that matched the rule (frame descriptions judged
+            by deduction), if any.
+        reason: The deduction's sentence: which clause matched which rule, how closely.
+        source: ``clip`` (the rule's text scored through CLIP) or ``perception`` (the
+            VLM's descriptions judged against the rules).
     """
 
     rule_id: str
@@ -591,10 +596,13 @@ class RuleCitation:
     frame_index: int | None = None
     time_s: float | None = None
     caption: str | None = None
+    clause: str | None = None
+    reason: str | None = None
+    source: str = "clip"
 
     @classmethod
     def of(cls, rule: Rule, **evidence: Any) -> RuleCitation:
-        """A citation of a rule, with optional evidence (frame_index, time_s, caption)."""
+        """A citation of a rule, with optional evidence (frame_index, time_s, caption, ...)."""
         return cls(rule.id, rule.text, rule.kind, **evidence)
 
     def to_record(self) -> dict[str, Any]:
@@ -606,4 +614,10 @@ class RuleCitation:
             record["time_s"] = round(self.time_s, 3)
         if self.caption is not None:
             record["caption"] = self.caption
+        if self.clause is not None:
+            record["clause"] = self.clause
+        if self.reason is not None:
+            record["reason"] = self.reason
+        if self.source != "clip":
+            record["source"] = self.source
         return record
