@@ -269,3 +269,38 @@ def test_odd_video_names_get_safe_distinct_part_files(tmp_path: Path) -> None:
     assert paths[0].name == "test_01.json"
     assert len(set(paths)) == len(names)
     assert all(p.parent == parts.folder and not p.name.startswith(".") for p in paths)
+
+
+def test_video_norm_is_reported_hashed_and_checked(tmp_path: Path) -> None:
+    from tests.reasoning.deduction.helpers import VOCAB, WordEmbedder
+    from vlad.config import DeductionConfig
+    from vlad.runners.captions import video_settings_hashes
+
+    root = write(
+        tmp_path,
+        {"t": (["a man is running", "a man is walking", "a man is walking"], ["1", "0", "0"])},
+        rules=True,
+    )
+    videos = load_caption_dataset(root, "toy")
+    rules, _ = dataset_rules(root, "toy", videos)
+    embedder = WordEmbedder(VOCAB)
+    figures, frames = evaluate_captions(videos, rules, embedder=embedder, smooth=0)
+    assert figures["video_norm"] == 0.5 and figures["smooth_frames"] == 0
+    plain, plain_frames = evaluate_captions(
+        videos, rules, embedder=embedder, smooth=0, video_norm=0.0
+    )
+    assert plain["video_norm"] == 0.0
+    # Half the median margin (that of "a man is walking") comes off every frame.
+    median = plain_frames[0][1].margin
+    assert [f.margin for f in frames[0]] == pytest.approx(
+        [f.margin - median / 2 for f in plain_frames[0]], abs=1e-12
+    )
+    keywords, _ = evaluate_captions(videos, rules, method="keywords", smooth=0)
+    assert keywords["video_norm"] == 0.0  # counts of rule words are not normalised
+    hashes = {
+        v: video_settings_hashes(videos, rules, DeductionConfig(video_norm=v), embedder=embedder)
+        for v in (0.0, 0.5)
+    }
+    assert hashes[0.0] != hashes[0.5]
+    with pytest.raises(ConfigError, match=r"^video_norm must lie in \[0, 1\], got -0\.1\.$"):
+        evaluate_captions(videos, rules, embedder=embedder, video_norm=-0.1)

@@ -259,20 +259,23 @@ class DeductionConfig:
         prior_weight: Factor on similarities to the learned normal references.
         batch_size: Embedding batch size.
         judge_prompt: The LLM judge's prompt: a packaged name or a YAML path.
+        video_norm: Share of each video's median frame margin subtracted before smoothing
+            (``retrieval``, ``hybrid``; 0 turns it off).
     """
 
     method: str = _help("keywords, retrieval, hybrid or llm.", "retrieval")
-    smooth: float = _help("Perception smoothing width in frames (0: off).", 16.0)
+    smooth: float = _help("Perception smoothing width in frames (0: off).", 32.0)
     llm_budget: float = _help("Most LLM calls per frame for hybrid.", 0.05)
     llm_weight: float = _help("How far an LLM verdict moves a margin in hybrid.", 0.2)
     scene_prior: bool = _help("Learn normal references from the descriptions.", True)
-    prior_min_share: float = _help("Share of frames a clause needs to count as normal.", 0.005)
+    prior_min_share: float = _help("Share of frames a clause needs to count as normal.", 0.01)
     prior_max_margin: float = _help(
         "A frequent clause at least this far past the rules stays anomalous.", 0.3
     )
-    prior_weight: float = _help("Factor on similarities to the scene's references.", 0.8)
+    prior_weight: float = _help("Factor on similarities to the scene's references.", 0.7)
     batch_size: int = _help("Embedding batch size.", 128)
     judge_prompt: str = _help("LLM judge prompt: packaged name or YAML path.", DEFAULT_JUDGE_PROMPT)
+    video_norm: float = _help("Share of each video's median margin subtracted (0: off).", 0.5)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "judge_prompt", str(self.judge_prompt))
@@ -303,6 +306,7 @@ class DeductionConfig:
                 param="prior_max_margin",
             )
         _at_least(self.batch_size, 1, "batch_size")
+        _unit_interval(self.video_norm, "video_norm")
 
     def matcher_options(self) -> dict[str, Any]:
         """The :class:`~vlad.reasoning.deduction.RuleMatcher` options of this config."""

@@ -111,9 +111,10 @@ def evaluate_captions(
     method: str = "retrieval",
     embedder: TextEmbedder | None = None,
     backend: ChatBackend | None = None,
-    smooth: float = 16.0,
+    smooth: float = 32.0,
     llm_budget: float = 0.05,
     scene_prior: bool = True,
+    video_norm: float = 0.5,
     config: DeductionConfig | None = None,
     progress: Callable[[float], None] | None = None,
     skipped: Sequence[str] = (),
@@ -139,8 +140,9 @@ def evaluate_captions(
         smooth: Perception smoothing width in frames.
         llm_budget: LLM calls per frame for ``hybrid``.
         scene_prior: Learn normal references from the captions themselves (no labels).
+        video_norm: Share of each video's median margin subtracted before smoothing.
         config: All deduction settings at once; when given, it replaces ``method``,
-            ``smooth``, ``llm_budget`` and ``scene_prior``.
+            ``smooth``, ``llm_budget``, ``scene_prior`` and ``video_norm``.
         progress: Called with the share of the work done, from 0 to 1, as it goes: clauses
             embedded, captions judged by the LLM and frames judged all count. The shares
             never decrease and the last call is 1.0.
@@ -161,7 +163,11 @@ def evaluate_captions(
 
     if config is None:
         config = DeductionConfig(
-            method=method, smooth=smooth, llm_budget=llm_budget, scene_prior=scene_prior
+            method=method,
+            smooth=smooth,
+            llm_budget=llm_budget,
+            scene_prior=scene_prior,
+            video_norm=video_norm,
         )
     method, smooth, scene_prior = config.method, config.smooth, config.scene_prior
     deducer = RuleDeducer.from_config(rules, config, embedder=embedder, backend=backend)
@@ -212,6 +218,7 @@ def evaluate_captions(
         "clauses_embedded": clauses,
         "wall_s": wall,
         "smooth_frames": smooth,
+        "video_norm": config.video_norm if method in ("retrieval", "hybrid") else 0.0,
         "scene_prior": scene_prior and method in ("retrieval", "hybrid"),
     }
     if deducer.matcher is not None and scene_prior:
@@ -388,7 +395,7 @@ PARTS_SUFFIX = ".parts"
 PARTS_MARKER = ".vlad-caption-parts"
 """The file that marks a folder as vlad's per-video results (nothing else there is touched)."""
 
-PARTS_VERSION = 1
+PARTS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -424,6 +431,8 @@ class VideoResult:
                     "clause": d.clause,
                     "margin": float(d.margin),
                     "source": d.source,
+                    "evidence_frame": d.evidence_frame,
+                    "pattern": d.pattern,
                 }
                 for d in self.deductions
             ],
@@ -445,6 +454,8 @@ class VideoResult:
                 clause=None if f["clause"] is None else str(f["clause"]),
                 margin=float(f["margin"]),
                 source=str(f["source"]),
+                evidence_frame=None if f["evidence_frame"] is None else int(f["evidence_frame"]),
+                pattern=None if f["pattern"] is None else str(f["pattern"]),
             )
             for f in record["frames"]
         )
@@ -582,6 +593,7 @@ def video_settings_hashes(
     if uses_embedder:
         common["matcher"] = config.matcher_options()
         common["scene_prior"] = config.scene_prior
+        common["video_norm"] = config.video_norm
     if uses_llm:
         common["judge_prompt"] = str(config.judge_prompt)
     if method == "hybrid":

@@ -47,18 +47,23 @@ class RuleDeducer:
         matcher_options: More :class:`RuleMatcher` options.
         judge_prompt: The LLM judge's prompt (``hybrid``, ``llm``): a packaged name or a
             YAML path (see ``prompts/README.md``).
+        video_norm: Per-video normalisation of the margins (``retrieval``, ``hybrid``):
+            this share of the median frame margin of each video is subtracted before
+            smoothing (:func:`frame_track`), since anomalies are rare within a video; 0
+            turns it off.
     """
 
     rules: RuleSet
     embedder: TextEmbedder | None = None
     method: str = "retrieval"
     backend: ChatBackend | None = None
-    smooth: float = 16.0
+    smooth: float = 32.0
     llm_budget: float = 0.05
     llm_weight: float = 0.2
     scene_prior: bool = True
     matcher_options: dict[str, Any] = field(default_factory=dict)
     judge_prompt: str | os.PathLike[str] = DEFAULT_JUDGE_PROMPT
+    video_norm: float = 0.5
     stats: DeductionStats = field(default_factory=DeductionStats, init=False)
 
     def __post_init__(self) -> None:
@@ -85,6 +90,10 @@ class RuleDeducer:
         if not (math.isfinite(self.smooth) and self.smooth >= 0):
             raise ConfigError(
                 f"smooth must be zero or more frames, got {self.smooth}.", param="smooth"
+            )
+        if not (math.isfinite(self.video_norm) and 0 <= self.video_norm <= 1):
+            raise ConfigError(
+                f"video_norm must lie in [0, 1], got {self.video_norm}.", param="video_norm"
             )
         if not self.rules.anomaly():
             raise ConfigError(NO_ANOMALY_RULE, param="definitions")
@@ -127,6 +136,7 @@ class RuleDeducer:
             scene_prior=config.scene_prior,
             matcher_options=config.matcher_options(),
             judge_prompt=config.judge_prompt,
+            video_norm=config.video_norm,
         )
 
     @property
@@ -213,15 +223,26 @@ class RuleDeducer:
         self.stats.clauses += len(matches.clauses)
         raw = matches.margins
         bounds = np.cumsum([0] + [len(v) for v in videos])
-        smoothed = [smooth_frames(raw[a:b], self.smooth) for a, b in itertools.pairwise(bounds)]
+        centred = np.concatenate(
+            [[]]
+            + [centre_margins(raw[a:b], self.video_norm) for a, b in itertools.pairwise(bounds)]
+        )
+        smoothed = [smooth_frames(centred[a:b], self.smooth) for a, b in itertools.pairwise(bounds)]
         llm_note: dict[int, LlmJudgement] = {}
         if self.method == "hybrid":
-            smoothed, llm_note = self._hybrid(flat, raw, smoothed, bounds)
+            smoothed, centred, llm_note = self._hybrid(flat, raw, smoothed, bounds)
         out: list[list[Deduction]] = []
         for v, (a, b) in enumerate(itertools.pairwise(bounds)):
             frames = []
             for offset, margin in enumerate(smoothed[v]):
-                frames.append(self._explain(matches, a + offset, float(margin), llm_note))
+                local = deciding_frame(centred[a:b], offset, float(margin), self.smooth)
+                if matches.best[int(a) + local] is None:  # a blank caption cites nothing
+                    local = offset
+                frames.append(
+                    self._explain(
+                        matches, int(a) + offset, local, int(a) + local, float(margin), llm_note
+                    )
+                )
             out.append(frames)
             if progress is not None:
                 progress(int(b))
@@ -233,13 +254,17 @@ class RuleDeducer:
         raw: np.ndarray,
         smoothed: list[np.ndarray],
         bounds: np.ndarray,
-    ) -> tuple[list[np.ndarray], dict[int, LlmJudgement]]:
+    ) -> tuple[list[np.ndarray], np.ndarray, dict[int, LlmJudgement]]:
         assert self.backend is not None
         both = np.concatenate(smoothed)
+        pairs = list(itertools.pairwise(bounds))
         # Each question may be double-checked, so half the budget goes to first questions.
         calls = int(self.llm_budget * len(flat) // 2)
         if calls == 0:
-            return smoothed, {}
+            centred = np.concatenate(
+                [[]] + [centre_margins(raw[a:b], self.video_norm) for a, b in pairs]
+            )
+            return smoothed, centred, {}
         # The least certain frames first; one question per distinct description.
         keys = [" ".join(d.split()) for d in flat]
         texts: list[str] = []
@@ -267,32 +292,41 @@ class RuleDeducer:
             for i in chosen[text]:
                 adjusted[i] = raw[i] + sign * self.llm_weight
                 notes[i] = judgement
-        return [
-            smooth_frames(adjusted[a:b], self.smooth) for a, b in itertools.pairwise(bounds)
-        ], notes
+        centred = np.concatenate(
+            [[]] + [centre_margins(adjusted[a:b], self.video_norm) for a, b in pairs]
+        )
+        return [smooth_frames(centred[a:b], self.smooth) for a, b in pairs], centred, notes
 
     def _explain(
         self,
         matches: FrameMatches,
         frame: int,
+        local: int,
+        decider: int,
         margin: float,
         notes: dict[int, LlmJudgement],
     ) -> Deduction:
-        clause, anomaly_rule, normal_ref, a_sim, n_sim = matches.evidence(frame)
+        """The judgement of ``frame``, citing the clause of ``decider`` (``local`` in its video)."""
+        clause, anomaly_rule, normal_ref, a_sim, n_sim = matches.evidence(decider)
         verdict = "anomalous" if margin > 0 else "normal"
         score = float(margin_to_score(margin))
         note = notes.get(frame)
         if clause is None:
             return Deduction(verdict, score, (), "The frame has no description.", None, margin)
+        where = "" if decider == frame else f"Frame {local} nearby: "
+        pattern = None
         if verdict == "anomalous":
             rule = self.rules.by_id(anomaly_rule) if anomaly_rule else None
             cited = tuple(r for r in (note.rule if note else None, anomaly_rule) if r)
             reason = (
-                f"'{clause}' matches the anomaly rule '{rule.text if rule else anomaly_rule}' "
+                f"{where}'{clause}' matches the anomaly rule "
+                f"'{rule.text if rule else anomaly_rule}' "
                 f"(similarity {a_sim:.2f}, nearest normal {n_sim:.2f})."
             )
         else:
             cited = (normal_ref,) if normal_ref and not normal_ref.startswith("scene:") else ()
+            if normal_ref and normal_ref.startswith("scene:"):
+                pattern = normal_ref[6:]
             reference = (
                 f"the scene's usual '{normal_ref[6:]}'"
                 if normal_ref and normal_ref.startswith("scene:")
@@ -300,10 +334,19 @@ class RuleDeducer:
                 if normal_ref
                 else "no anomaly rule"
             )
-            reason = f"'{clause}' is closest to {reference} (similarity {n_sim:.2f})."
+            reason = f"{where}'{clause}' is closest to {reference} (similarity {n_sim:.2f})."
         if note is not None and note.reason:
             reason = f"{reason} The LLM says: {' '.join(note.reason.split())[:200]}"
-        return Deduction(verdict, score, tuple(dict.fromkeys(cited)), reason, clause, margin)
+        return Deduction(
+            verdict,
+            score,
+            tuple(dict.fromkeys(cited)),
+            reason,
+            clause,
+            margin,
+            evidence_frame=local,
+            pattern=pattern,
+        )
 
     def _llm(
         self, videos: Sequence[Sequence[str]], progress: Callable[[int], None] | None
@@ -351,3 +394,70 @@ class RuleDeducer:
             if progress is not None:
                 progress(done)
         return out
+
+
+def centre_margins(margins: np.ndarray, video_norm: float) -> np.ndarray:
+    """Subtract ``video_norm`` times the median of one video's frame margins.
+
+    Anomalies are rare within a video, so its median frame is taken as its normal level:
+    a video whose every frame mentions a bag that a rule calls anomalous is lowered as a
+    whole, while the frames that stand out of it keep their lead.
+
+    Args:
+        margins: (N,) frame margins of one video.
+        video_norm: Share of the median to subtract, in [0, 1] (0 returns a copy).
+
+    Returns:
+        (N,) centred margins (an empty video stays empty).
+    """
+    values = np.asarray(margins, dtype=np.float64)
+    if values.size == 0 or video_norm == 0:
+        return values.copy()
+    return values - video_norm * float(np.median(values))
+
+
+def frame_track(margins: np.ndarray, *, video_norm: float, smooth: float) -> np.ndarray:
+    """One video's frame margins as the deducer scores them: centred, then smoothed.
+
+    Args:
+        margins: (N,) raw frame margins (:meth:`RuleMatcher.frame_margins`) of one video.
+        video_norm: See :func:`centre_margins`.
+        smooth: Gaussian width in frames (:func:`vlad.scoring.temporal.smooth_frames`).
+
+    Returns:
+        (N,) smoothed margins; a frame is anomalous where its value is above 0.
+    """
+    return smooth_frames(centre_margins(margins, video_norm), smooth)
+
+
+def deciding_frame(centred: np.ndarray, frame: int, margin: float, smooth: float) -> int:
+    """The frame whose clause decided a frame's verdict after smoothing.
+
+    The frame itself when its own centred margin has the sign of its verdict (above 0 for
+    anomalous, 0 or below for normal); else, within the smoothing window (4 sigma), the
+    frame of that sign that weighs most in the smoothed value (Gaussian weight times
+    margin), nearest first on ties; the frame itself when there is none.
+
+    Args:
+        centred: (N,) centred margins of one video (:func:`centre_margins`).
+        frame: The frame's index in the video.
+        margin: Its smoothed margin (its verdict is anomalous when above 0).
+        smooth: The smoothing width in frames.
+
+    Returns:
+        The index of the deciding frame in the video.
+    """
+    anomalous = margin > 0
+    if (centred[frame] > 0) == anomalous or smooth == 0:
+        return frame
+    reach = math.floor(4 * smooth)
+    low, high = max(0, frame - reach), min(len(centred), frame + reach + 1)
+    where = np.arange(low, high)
+    weight = np.exp(-0.5 * ((where - frame) / smooth) ** 2) * centred[low:high]
+    agrees = centred[low:high] > 0 if anomalous else centred[low:high] <= 0
+    if not agrees.any():
+        return frame
+    strength = np.where(agrees, weight if anomalous else -weight, -np.inf)
+    best = strength.max()
+    ties = where[strength == best]
+    return int(ties[np.argmin(np.abs(ties - frame))])

@@ -49,9 +49,9 @@ class RuleMatcher:
     rules: RuleSet
     embedder: TextEmbedder
     scene_prior: bool = True
-    prior_min_share: float = 0.005
+    prior_min_share: float = 0.01
     prior_max_margin: float = 0.3
-    prior_weight: float = 0.8
+    prior_weight: float = 0.7
     batch_size: int = 128
     _anomaly: np.ndarray = field(init=False, repr=False)
     _normal: np.ndarray = field(init=False, repr=False)

@@ -18,6 +18,11 @@ class Deduction:
         clause: The clause behind the score, if any.
         margin: The (smoothed) margin the score comes from.
         source: ``retrieval``, ``llm`` or ``keywords``.
+        evidence_frame: Index, in its video, of the frame whose clause is cited: the frame
+            itself, or the neighbour whose clause decided the verdict after smoothing
+            (``retrieval``, ``hybrid``; None otherwise).
+        pattern: For a normal frame, the scene's usual clause it matched (the scene
+            prior's normal reference), when that and not a normal rule was nearest.
     """
 
     verdict: str
@@ -27,6 +32,8 @@ class Deduction:
     clause: str | None = None
     margin: float = 0.0
     source: str = "retrieval"
+    evidence_frame: int | None = None
+    pattern: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -38,6 +45,8 @@ class Deduction:
             "clause": self.clause,
             "margin": round(self.margin, 4),
             "source": self.source,
+            "evidence_frame": self.evidence_frame,
+            "pattern": self.pattern,
         }
 
 
