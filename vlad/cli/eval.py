@@ -51,11 +51,19 @@ def add_eval_commands(commands: Any) -> None:
             "(ROOT/NAME/test_frame/*.csv with labels, ROOT/NAME/test_frame_description/*.txt "
             "with one caption per frame) against a rule set, and print frame AUC, AP, LLM "
             "calls and tokens per frame and the wall time. Rules: --rules FILE, else the "
-            "dataset's rules.txt, else rules induced by --llm from each video's first frames."
+            "dataset's rules.txt, else rules induced by --llm from each video's first frames. "
+            "Give the dataset as --root DIR --dataset NAME or as --manifest FILE.jsonl (from "
+            "vlad data prepare anomalyruler)."
         ),
     )
-    captions.add_argument("--root", required=True, type=Path, metavar="DIR", help="data folder")
-    captions.add_argument("--dataset", required=True, metavar="NAME", help="e.g. ped2, avenue")
+    captions.add_argument("--root", type=Path, metavar="DIR", help="data folder")
+    captions.add_argument("--dataset", metavar="NAME", help="e.g. ped2, avenue")
+    captions.add_argument(
+        "--manifest",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="instead of --root and --dataset: the manifest 'vlad data prepare anomalyruler' wrote",
+    )
     captions.add_argument("--rules", type=Path, metavar="FILE", help="rules (YAML or rules.txt)")
     captions.add_argument(
         "--define",
@@ -137,7 +145,7 @@ def add_eval_commands(commands: Any) -> None:
 
 def run_eval_captions(args: argparse.Namespace) -> int:
     """Run ``vlad eval captions``; return the exit status."""
-    from vlad.data.captions import dataset_rules_file, read_caption_dataset
+    from vlad.data.captions import dataset_rules_file
     from vlad.errors import ConfigError
     from vlad.runners.captions import CaptionParts, dataset_rules, evaluate_captions
 
@@ -150,12 +158,12 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     if args.out is not None:
         parts = CaptionParts(args.out)
         parts.check(param="out")
-    dataset = read_caption_dataset(args.root, args.dataset)  # warns of each video skipped
+    root, name, dataset = _caption_source(args)
     videos = list(dataset.videos)
     if args.videos is not None:
         videos = videos[: args.videos]
     needs_llm = args.method in ("hybrid", "llm")
-    has_rules = args.rules is not None or dataset_rules_file(args.root, args.dataset) is not None
+    has_rules = args.rules is not None or dataset_rules_file(root, name) is not None
     backend = chat_backend(args.llm) if needs_llm or not has_rules else None
     embedder = None
     if args.method in ("retrieval", "hybrid") or not has_rules:
@@ -163,15 +171,15 @@ def run_eval_captions(args: argparse.Namespace) -> int:
 
         embedder = load_embedder(args.embedder, device=args.device)
     rules, how = dataset_rules(
-        args.root,
-        args.dataset,
+        root,
+        name,
         videos,
         rules_path=args.rules,
         llm=backend,
         embedder=embedder,
         definitions=args.define,
     )
-    bar = _bar(enabled=not args.no_progress, desc=f"{args.dataset} {args.method}")
+    bar = _bar(enabled=not args.no_progress, desc=f"{name} {args.method}")
 
     def advance(share: float) -> None:
         bar.update(share * BAR_TOTAL - bar.n)
@@ -194,7 +202,7 @@ def run_eval_captions(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     figures = {
-        "dataset": args.dataset,
+        "dataset": name,
         **figures,
         "rules": how,
         "rule_count": {"anomaly": len(rules.anomaly()), "normal": len(rules.normal())},
@@ -210,13 +218,35 @@ def run_eval_captions(args: argparse.Namespace) -> int:
         from vlad.runners.evaluation.table import write_caption_results
 
         write_caption_results(
-            args.results, figures, dataset=args.dataset, settings=settings_of(args), started=started
+            args.results, figures, dataset=name, settings=settings_of(args), started=started
         )
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))
     else:
         print(format_figures(figures))
     return 0
+
+
+def _caption_source(args: argparse.Namespace) -> tuple[Path, str, Any]:
+    """The root, dataset name and caption dataset of --root/--dataset or of --manifest."""
+    from vlad.data.anomalyruler import read_caption_manifest
+    from vlad.data.captions import read_caption_dataset
+    from vlad.errors import ConfigError
+
+    if args.manifest is not None:
+        if args.root is not None or args.dataset is not None:
+            raise ConfigError(
+                "--manifest names the dataset already; drop --root and --dataset, or drop "
+                "--manifest."
+            )
+        manifest = read_caption_manifest(args.manifest)
+        return manifest.root, manifest.dataset, manifest.captions
+    if args.root is None or args.dataset is None:
+        raise ConfigError(
+            "Give the caption dataset as --root DIR --dataset NAME or as --manifest FILE.jsonl."
+        )
+    # warns of each video skipped
+    return args.root, args.dataset, read_caption_dataset(args.root, args.dataset)
 
 
 BAR_TOTAL = 1000

@@ -9,12 +9,18 @@ themselves need not be on disk, since the captions stand in for them.
 from __future__ import annotations
 
 import csv
+from dataclasses import dataclass
 from pathlib import Path
 
-from vlad.data.captions import LABEL_DIR, load_caption_dataset
+from vlad.data.captions import (
+    LABEL_DIR,
+    CaptionDataset,
+    load_caption_dataset,
+    read_caption_video,
+)
 from vlad.data.layout import root_folder
-from vlad.data.manifest import ManifestRecord, intervals_from_labels
-from vlad.errors import ConfigError
+from vlad.data.manifest import ManifestRecord, intervals_from_labels, read_manifest
+from vlad.errors import ConfigError, InputError
 
 SOURCE = "anomalyruler"
 DATASETS: tuple[str, ...] = ("ped2", "avenue", "shanghaitech")
@@ -70,3 +76,98 @@ def read_anomalyruler(root: str | Path, *, dataset: str | None = None) -> list[M
             )
         )
     return records
+
+
+@dataclass(frozen=True)
+class CaptionManifest:
+    """A caption manifest read back into the caption dataset it was written from.
+
+    Attributes:
+        root: The folder holding the dataset folder (what ``--root`` names).
+        dataset: The dataset folder's name (what ``--dataset`` names).
+        captions: The videos of the manifest, in its order, read from their files.
+    """
+
+    root: Path
+    dataset: str
+    captions: CaptionDataset
+
+
+def _caption_root(record: ManifestRecord, dataset: str, video: str) -> Path | None:
+    """The nearest folder at or above the record's path holding its label file, or None."""
+    path = Path(record.path).expanduser()
+    for folder in (path, *path.parents):
+        if (folder / dataset / LABEL_DIR / f"{video}.csv").is_file():
+            return folder
+    return None
+
+
+def read_caption_manifest(path: str | Path) -> CaptionManifest:
+    """Read a manifest of ``vlad data prepare anomalyruler`` as its caption dataset.
+
+    Each record's captions and labels are read again from the files it was prepared from
+    (``ROOT/DATASET/test_frame/VIDEO.csv`` and ``test_frame_description/VIDEO.txt``, found
+    at or above the record's path), so the videos are those :func:`load_caption_dataset`
+    reads from ``ROOT`` and ``DATASET``.
+
+    Args:
+        path: The manifest file.
+
+    Returns:
+        The root, the dataset name and the videos, in the manifest's order.
+
+    Raises:
+        InputError: As :func:`vlad.data.manifest.read_manifest`; the manifest is empty, a
+            record is not an AnomalyRuler caption record, the records come from more than
+            one dataset or root, a record's label or caption file is missing, or a
+            record's frame labels differ from its files (``param="manifest"`` for the
+            manifest-wide ones).
+    """
+    source = Path(path).expanduser()
+    records = read_manifest(source)
+    if not records:
+        raise InputError(f"The manifest {source} holds no record.", param="manifest")
+    prepare = "write one with 'vlad data prepare anomalyruler --root ROOT --dataset NAME'"
+    root: Path | None = None
+    dataset = ""
+    videos = []
+    for record in records:
+        parts = record.id.split("/")
+        if record.source != SOURCE or len(parts) != 3 or parts[1] != record.category:
+            raise InputError(
+                f"The manifest {source} holds a record of {record.source!r} ({record.id}), "
+                f"not of AnomalyRuler's captions; {prepare}.",
+                param="manifest",
+            )
+        name, video = parts[1], parts[2]
+        if dataset and name != dataset:
+            raise InputError(
+                f"The manifest {source} mixes the caption datasets {dataset} and {name}; "
+                "evaluate one dataset at a time.",
+                param="manifest",
+            )
+        dataset = name
+        found = _caption_root(record, dataset, video)
+        if found is None:
+            raise InputError(
+                f"The labels of record {record.id} are missing: no folder at or above "
+                f"{record.path} holds {dataset}/{LABEL_DIR}/{video}.csv."
+            )
+        if root is not None and found != root:
+            raise InputError(
+                f"The manifest {source} mixes the dataset folders {root / dataset} and "
+                f"{found / dataset}; evaluate one dataset at a time.",
+                param="manifest",
+            )
+        root = found
+        caption_video = read_caption_video(root, dataset, video)
+        if record.frames != len(caption_video.labels) or record.intervals != intervals_from_labels(
+            caption_video.labels
+        ):
+            raise InputError(
+                f"The frame labels of record {record.id} differ from those of its files in "
+                f"{root / dataset}; prepare the manifest again."
+            )
+        videos.append(caption_video)
+    assert root is not None
+    return CaptionManifest(root=root, dataset=dataset, captions=CaptionDataset(tuple(videos)))

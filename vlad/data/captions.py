@@ -165,6 +165,30 @@ def _read_dataset(root: str | Path, dataset: str, *, skip_missing: bool) -> Capt
     return CaptionDataset(tuple(videos), tuple(skipped))
 
 
+def read_caption_video(root: str | Path, dataset: str, name: str) -> CaptionVideo:
+    """Read one video of a caption dataset: its labels and captions, aligned.
+
+    Args:
+        root: Folder holding one folder per dataset.
+        dataset: Dataset folder name, e.g. ``ped2``.
+        name: The video's name (its label file's stem, e.g. ``test_01``).
+
+    Returns:
+        The video, read as :func:`load_caption_dataset` reads it.
+
+    Raises:
+        InputError: Its label or caption file is missing, or as :func:`load_caption_dataset`.
+    """
+    folder = Path(root).expanduser() / dataset
+    label_file = folder / LABEL_DIR / f"{name}.csv"
+    caption_file = folder / CAPTION_DIR / f"{name}.txt"
+    if not label_file.is_file():
+        raise InputError(f"The labels of {name} are missing: expected {label_file}.")
+    if not caption_file.is_file():
+        raise InputError(f"The captions of {name} are missing: expected {caption_file}.")
+    return _read_video(label_file, caption_file)
+
+
 def _read_video(label_file: Path, caption_file: Path) -> CaptionVideo:
     """One video: its labels and captions, aligned on the shorter (by at most one line)."""
     labels = _read_labels(label_file)
