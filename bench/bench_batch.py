@@ -1,6 +1,7 @@
 """``vlad batch`` on one machine: speed over ``vlad detect`` runs, overlap, LLM batching, kills.
 
-    .venv/bin/python bench/bench_batch.py [--quick] [--llm offline|none] [--keep DIR]
+    .venv/bin/python bench/bench_batch.py [--quick] [--llm offline|none] [--parts speed,llm,kill]
+        [--keep DIR] [--json]
 
 What it does (one run, this machine, nothing timed twice):
 
@@ -20,7 +21,8 @@ What it does (one run, this machine, nothing timed twice):
   after each, then finished: inputs lost, results duplicated, result files that are not
   valid JSON (goal: 0, 0, 0).
 
-Prints a Markdown report (and ``--json`` figures).
+``--parts`` runs some of the three parts only (default: all; the LLM part also needs
+``--llm`` other than ``none``). Prints a Markdown report (and ``--json`` figures).
 """
 
 from __future__ import annotations
@@ -204,7 +206,14 @@ def main() -> int:
     parser.add_argument("--seconds", default=None, help="override the video lengths: MIN-MAX")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    parser.add_argument(
+        "--parts", default="speed,llm,kill", help="comma-separated parts to run: speed, llm, kill"
+    )
     args = parser.parse_args()
+    parts = {p.strip() for p in args.parts.split(",") if p.strip()}
+    unknown = parts - {"speed", "llm", "kill"}
+    if unknown:
+        parser.error(f"unknown --parts {sorted(unknown)}; use speed, llm, kill")
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="vlad-bench-batch-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -230,69 +239,70 @@ def main() -> int:
         "load_average": os.getloadavg(),
     }
 
-    # 1. one `vlad detect` per video, summed
-    detect_total = 0.0
-    for video in videos:
-        seconds, done = timed(
-            [*VLAD, "detect", str(video), "--json", "--no-progress", *clip], env=env
+    if "speed" in parts:
+        # 1. one `vlad detect` per video, summed
+        detect_total = 0.0
+        for video in videos:
+            seconds, done = timed(
+                [*VLAD, "detect", str(video), "--json", "--no-progress", *clip], env=env
+            )
+            if done.returncode != 0:
+                print(done.stderr, file=sys.stderr)
+                return 2
+            detect_total += seconds
+        figures["detect_sum_s"] = round(detect_total, 1)
+        save(work, figures)
+
+        # 2. one `vlad batch` over the same videos
+        out = work / "batch-videos"
+        shutil.rmtree(out, ignore_errors=True)
+        batch_wall, done = timed(
+            [
+                *VLAD,
+                "batch",
+                str(videos_dir),
+                "--out",
+                str(out),
+                "--no-progress",
+                "--llm",
+                "none",
+                *clip,
+            ],
+            env=env,
         )
         if done.returncode != 0:
             print(done.stderr, file=sys.stderr)
             return 2
-        detect_total += seconds
-    figures["detect_sum_s"] = round(detect_total, 1)
-    save(work, figures)
+        results = records(out)
+        frames = int(sum(round(r["duration_s"] * FPS) for r in results))
+        figures["batch_s"] = round(batch_wall, 1)
+        figures["videos_per_min_batch"] = round(n_videos / batch_wall * 60, 2)
+        figures["videos_per_min_detect"] = round(n_videos / detect_total * 60, 2)
+        figures["speedup"] = round(detect_total / batch_wall, 2)
+        save(work, figures)
 
-    # 2. one `vlad batch` over the same videos
-    out = work / "batch-videos"
-    shutil.rmtree(out, ignore_errors=True)
-    batch_wall, done = timed(
-        [
-            *VLAD,
-            "batch",
-            str(videos_dir),
-            "--out",
-            str(out),
-            "--no-progress",
-            "--llm",
-            "none",
-            *clip,
-        ],
-        env=env,
-    )
-    if done.returncode != 0:
-        print(done.stderr, file=sys.stderr)
-        return 2
-    results = records(out)
-    frames = int(sum(round(r["duration_s"] * FPS) for r in results))
-    figures["batch_s"] = round(batch_wall, 1)
-    figures["videos_per_min_batch"] = round(n_videos / batch_wall * 60, 2)
-    figures["videos_per_min_detect"] = round(n_videos / detect_total * 60, 2)
-    figures["speedup"] = round(detect_total / batch_wall, 2)
-    save(work, figures)
-
-    # start-up of a batch run (imports, model load, one image), measured apart
-    start_out = work / "batch-startup"
-    shutil.rmtree(start_out, ignore_errors=True)
-    startup, _ = timed(
-        [*VLAD, "batch", str(images_dir / "part00.png"), "--out", str(start_out), "--no-progress",
-         "--llm", "none", *clip],
-        env=env,
-    )  # fmt: skip
-    startup -= sum(r["seconds"] for r in records(start_out))
-    figures["startup_s"] = round(startup, 1)
-    figures["frames"] = frames
-    figures["batch_fps_end_to_end"] = round(frames / batch_wall, 2)
-    figures["batch_fps_steady"] = round(frames / max(batch_wall - startup, 1e-6), 2)
-    enc_fps, enc_frames = encoder_fps(weights, videos, min(frames, 240))
-    figures["encoder_fps"] = round(enc_fps, 2)
-    figures["encoder_frames"] = enc_frames
-    figures["fps_ratio_end_to_end"] = round(figures["batch_fps_end_to_end"] / enc_fps, 3)
-    figures["fps_ratio_steady"] = round(figures["batch_fps_steady"] / enc_fps, 3)
-    save(work, figures)
+        # start-up of a batch run (imports, model load, one image), measured apart
+        start_out = work / "batch-startup"
+        shutil.rmtree(start_out, ignore_errors=True)
+        startup, _ = timed(
+            [*VLAD, "batch", str(images_dir / "part00.png"), "--out", str(start_out),
+             "--no-progress", "--llm", "none", *clip],
+            env=env,
+        )  # fmt: skip
+        startup -= sum(r["seconds"] for r in records(start_out))
+        figures["startup_s"] = round(startup, 1)
+        figures["frames"] = frames
+        figures["batch_fps_end_to_end"] = round(frames / batch_wall, 2)
+        figures["batch_fps_steady"] = round(frames / max(batch_wall - startup, 1e-6), 2)
+        enc_fps, enc_frames = encoder_fps(weights, videos, min(frames, 240))
+        figures["encoder_fps"] = round(enc_fps, 2)
+        figures["encoder_frames"] = enc_frames
+        figures["fps_ratio_end_to_end"] = round(figures["batch_fps_end_to_end"] / enc_fps, 3)
+        figures["fps_ratio_steady"] = round(figures["batch_fps_steady"] / enc_fps, 3)
+        save(work, figures)
 
     # 3. the language model: calls per input and per chat()
-    if args.llm.lower() != "none":
+    if "llm" in parts and args.llm.lower() != "none":
         from vlad.reasoning.backends.transformers_backend import locate_smollm2_gguf
 
         try:
@@ -340,20 +350,8 @@ def main() -> int:
             figures["llm"] = {"skipped": f"{type(exc).__name__}: {exc}"}
 
     # 4. kill -9 at random moments, then finish
-    everything = work / "all"
-    everything.mkdir(exist_ok=True)
-    for path in [*videos, *sorted(images_dir.glob("*.png"))]:
-        if not (everything / path.name).exists():
-            (everything / path.name).symlink_to(path)
-    kill_out = work / "batch-kill"
-    shutil.rmtree(kill_out, ignore_errors=True)
-    expected = [p.name for p in everything.iterdir()]
-    expected_wall = batch_wall + n_images  # about the whole run
-    moments = sorted(rng.uniform(startup * 0.5, expected_wall / 2) for _ in range(args.kills))
-    command = [*VLAD, "batch", str(everything), "--out", str(kill_out), "--no-progress", "--llm",
-               "none", *clip]  # fmt: skip
-    figures["kill"] = kill_test(command, kill_out, expected, moments, env)
-    save(work, figures)
+    if "kill" in parts:
+        kill_part(work, videos, images_dir, figures, args.kills, rng, clip, env)
 
     print(report(figures, args.quick))
     if args.json:
@@ -363,14 +361,40 @@ def main() -> int:
     return 0
 
 
+def kill_part(
+    work: Path,
+    videos: list[Path],
+    images_dir: Path,
+    figures: dict[str, Any],
+    kills: int,
+    rng: random.Random,
+    clip: list[str],
+    env: dict[str, str],
+) -> None:
+    """Kill -9 a batch of every video and image at random moments, then finish it."""
+    everything = work / "all"
+    everything.mkdir(exist_ok=True)
+    for path in [*videos, *sorted(images_dir.glob("*.png"))]:
+        if not (everything / path.name).exists():
+            (everything / path.name).symlink_to(path)
+    kill_out = work / "batch-kill"
+    shutil.rmtree(kill_out, ignore_errors=True)
+    expected = [p.name for p in everything.iterdir()]
+    startup = figures.get("startup_s", 15.0)  # without the speed part: a guess
+    expected_wall = figures.get("batch_s", 20.0 * len(videos)) + figures["images"]
+    moments = sorted(rng.uniform(startup * 0.5, expected_wall / 2) for _ in range(kills))
+    command = [*VLAD, "batch", str(everything), "--out", str(kill_out), "--no-progress", "--llm",
+               "none", *clip]  # fmt: skip
+    figures["kill"] = kill_test(command, kill_out, expected, moments, env)
+    save(work, figures)
+
+
 def save(work: Path, figures: dict[str, Any]) -> None:
     """Keep the figures so far in WORK/figures.json (a long run stopped keeps them)."""
     (work / "figures.json").write_text(json.dumps(figures, indent=2))
 
 
 def report(f: dict[str, Any], quick: bool) -> str:
-    ok = "met" if f["speedup"] >= 3 else "NOT met"
-    fps_ok = "met" if f["fps_ratio_steady"] >= 0.85 else "NOT met"
     lines = [
         f"`bench/bench_batch.py{' --quick' if quick else ''}`: {f['videos']} videos "
         f"({f['video_seconds']} s in all), {f['images']} images, random-weight {ARCH}, "
@@ -379,6 +403,30 @@ def report(f: dict[str, Any], quick: bool) -> str:
         "",
         "| measure | value | goal |",
         "|---|---|---|",
+    ]
+    if "speedup" in f:
+        lines += speed_rows(f)
+    llm = f.get("llm")
+    if llm and "skipped" in llm:
+        lines.append(f"| LLM | not measured: {llm['skipped']} | |")
+    elif llm:
+        lines += llm_rows(llm)
+    k = f.get("kill")
+    if not k:
+        return "\n".join(lines)
+    lines.append(
+        f"| kill -9 at {len(k['moments_s'])} random moments ({', '.join(map(str, k['moments_s']))} "
+        f"s), rerun: lost / duplicated / invalid JSON | {k['lost']} / {k['duplicated']} / "
+        f"{k['invalid_json']} (final exit {k['exit']}, index matches: {k['index_matches']}) "
+        "| 0 / 0 / 0 |"
+    )
+    return "\n".join(lines)
+
+
+def speed_rows(f: dict[str, Any]) -> list[str]:
+    ok = "met" if f["speedup"] >= 3 else "NOT met"
+    fps_ok = "met" if f["fps_ratio_steady"] >= 0.85 else "NOT met"
+    return [
         f"| `vlad batch` videos/min | {f['videos_per_min_batch']} | |",
         f"| separate `vlad detect` videos/min (sum of {f['videos']} runs, "
         f"{f['detect_sum_s']} s) | {f['videos_per_min_detect']} | |",
@@ -391,28 +439,19 @@ def report(f: dict[str, Any], quick: bool) -> str:
         f"| batch / encoder frames/s | {f['fps_ratio_steady']} (end to end "
         f"{f['fps_ratio_end_to_end']}) | >= 0.85 ({fps_ok}) |",
     ]
-    llm = f.get("llm")
-    if llm and "skipped" in llm:
-        lines.append(f"| LLM | not measured: {llm['skipped']} | |")
-    elif llm:
-        lines += [
-            f"| LLM ({llm['spec']}) calls per input ({llm['inputs']} inputs, {llm['wall_s']} s) "
-            f"| {llm['calls_per_input']} | <= 1 + intervals = {llm['goal_per_input']} |",
-            f"| conversations per `chat()` call ({llm['conversations']} in "
-            f"{llm['chat_calls']} calls) | {llm['conversations_per_chat']} | batched |",
-            f"| texts kept from the LLM (others: template after the checks) | "
-            f"{llm['texts_from_llm']} of {llm['inputs']} | |",
-            f"| LLM conversations when the same inputs are redone (results deleted) | "
-            f"{llm['redo_conversations']} | 0: answers cached |",
-        ]
-    k = f["kill"]
-    lines.append(
-        f"| kill -9 at {len(k['moments_s'])} random moments ({', '.join(map(str, k['moments_s']))} "
-        f"s), rerun: lost / duplicated / invalid JSON | {k['lost']} / {k['duplicated']} / "
-        f"{k['invalid_json']} (final exit {k['exit']}, index matches: {k['index_matches']}) "
-        "| 0 / 0 / 0 |"
-    )
-    return "\n".join(lines)
+
+
+def llm_rows(llm: dict[str, Any]) -> list[str]:
+    return [
+        f"| LLM ({llm['spec']}) calls per input ({llm['inputs']} inputs, {llm['wall_s']} s) "
+        f"| {llm['calls_per_input']} | <= 1 + intervals = {llm['goal_per_input']} |",
+        f"| conversations per `chat()` call ({llm['conversations']} in "
+        f"{llm['chat_calls']} calls) | {llm['conversations_per_chat']} | batched |",
+        f"| texts kept from the LLM (others: template after the checks) | "
+        f"{llm['texts_from_llm']} of {llm['inputs']} | |",
+        f"| LLM conversations when the same inputs are redone (results deleted) | "
+        f"{llm['redo_conversations']} | 0: answers cached |",
+    ]
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ def keyframe(
     evidence_id: str | None,
     frame: Any,
     score: float,
+    *,
+    source: str | None = None,
 ) -> KeyFrame:
     """A frame with the map of a definition (none for the memory's track).
 
@@ -33,6 +35,8 @@ def keyframe(
         evidence_id: The evidence the frame illustrates, or None.
         frame: Has ``index`` and ``time_s``.
         score: The fused score at that frame.
+        source: The video the frame is from: its vision pass is shared through the
+            detector's ``map_cache`` with the other maps of that frame (None: not shared).
 
     Returns:
         The keyframe, with its map and overlay when the CLIP has a patch grid.
@@ -48,6 +52,8 @@ def keyframe(
             scales=detector.config.map_scales,
             temperature=detector.config.temperature,
             learned=detector.learned,
+            cache=detector.map_cache if source is not None else None,
+            key=(source, int(frame.index)) if source is not None else None,
         )
     if anomaly_map is not None:
         from vlad.answer.render import heat_map_overlay
@@ -86,6 +92,14 @@ def event_keyframes(
             sample = int(np.argmin(np.abs(encoded.times_s - item.peak_time_s)))
             frame = reader.read_frame(int(encoded.frame_indices[sample]))
             frames.append(
-                keyframe(detector, frame.image, item.definition, item.id, frame, item.score)
+                keyframe(
+                    detector,
+                    frame.image,
+                    item.definition,
+                    item.id,
+                    frame,
+                    item.score,
+                    source=str(encoded.info.source),
+                )
             )
     return frames

@@ -6,7 +6,8 @@ WinCLIP's window map by default; the learned prompts' map when a video is scored
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Hashable, MutableMapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -30,8 +31,15 @@ def frame_map(
     scales: tuple[int, ...],
     temperature: float,
     learned: AnomalyClipScorer | None = None,
+    cache: MutableMapping[Hashable, Any] | None = None,
+    key: Hashable | None = None,
 ) -> np.ndarray | None:
     """The anomaly map of one frame at its own size: the learned prompts' or WinCLIP's.
+
+    With ``cache`` and ``key`` (a name of the frame's pixels, e.g. its video and index), the
+    frame's window embeddings (WinCLIP) or its map (learned prompts) are computed once and
+    reused for the other definitions and calls on the same frame: the same values, one
+    vision pass.
 
     Args:
         encoder: The CLIP.
@@ -42,13 +50,30 @@ def frame_map(
         scales: WinCLIP window sizes in patches.
         temperature: WinCLIP softmax temperature.
         learned: AnomalyCLIP's scorer, when the pipeline's method is ``anomalyclip``.
+        cache: Where the frame's vision pass is kept (None: nothing kept).
+        key: The frame's name in ``cache`` (None: nothing kept).
 
     Returns:
         (H, W) float32 map, or None for a CLIP without a patch grid.
     """
+    memo = cache if key is not None else None
     if learned is not None:
-        return learned.score_images([image])[0][1]
-    return window_map(encoder, scorer, image, definition, scales=scales, temperature=temperature)
+        if memo is not None and ("learned", key) in memo:
+            return memo[("learned", key)]
+        learned_map = learned.score_images([image])[0][1]
+        if memo is not None:
+            memo[("learned", key)] = learned_map
+        return learned_map
+    return window_map(
+        encoder,
+        scorer,
+        image,
+        definition,
+        scales=scales,
+        temperature=temperature,
+        cache=memo,
+        key=key,
+    )
 
 
 @torch.inference_mode()
@@ -60,6 +85,8 @@ def window_map(
     *,
     scales: tuple[int, ...],
     temperature: float,
+    cache: MutableMapping[Hashable, Any] | None = None,
+    key: Hashable | None = None,
 ) -> np.ndarray | None:
     """WinCLIP window map of one frame for one definition, at the frame's size.
 
@@ -70,6 +97,8 @@ def window_map(
         definition: The definition the map is for.
         scales: Window sizes in patches (those larger than the grid are skipped).
         temperature: Softmax temperature of the normal/anomalous pair.
+        cache: Keeps the frame's window embeddings under ``key`` for the next definition.
+        key: The frame's name in ``cache`` (None: nothing kept).
 
     Returns:
         (H, W) float32 map in [0, 1], or None for a CLIP without a patch grid.
@@ -83,7 +112,12 @@ def window_map(
         s: wm.windows_covering(window_indices(grid, s), grid[0] * grid[1]).to(device)
         for s in usable
     }
-    features = encoder.encode_images(encoder.preprocess([image]), window_scales=usable)
+    memo_key = ("windows", usable, key)
+    features = cache.get(memo_key) if cache is not None and key is not None else None
+    if features is None:
+        features = encoder.encode_images(encoder.preprocess([image]), window_scales=usable)
+        if cache is not None and key is not None:
+            cache[memo_key] = features
     pair = scorer.text_pair(definition).to(device)
     _, patch_map = zero_shot_scores(features, pair, temperature, covers)
     width, height = image.size  # PIL is (W, H)

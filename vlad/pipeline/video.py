@@ -216,6 +216,10 @@ class VideoDetector:
             temperature=self.config.temperature,
         )
         self.times = VideoTimes()
+        self.map_cache: dict[Any, Any] = {}
+        """Vision passes of the peak frames of the video last encoded, by (source, frame
+        index): an interval's map and its event's keyframe on the same frame, or two
+        definitions peaking on it, take one pass (see :func:`~vlad.pipeline.maps.frame_map`)."""
 
     @classmethod
     def build(cls, clip: ClipConfig, config: VideoConfig | None = None) -> VideoDetector:
@@ -256,6 +260,7 @@ class VideoDetector:
             InputError: A file that cannot be read as a video (one sentence).
         """
         config = self.config
+        self.map_cache.clear()  # a new video: the last one's peak frames are not needed
         with open_video(source, frames_fps=config.frames_fps) as reader:
             info = reader.info
             frame_times = reader.timestamps()
@@ -505,6 +510,8 @@ class VideoDetector:
                     scales=self.config.map_scales,
                     temperature=self.config.temperature,
                     learned=self.learned,
+                    cache=self.map_cache,
+                    key=(str(result.info.source), int(frame.index)),
                 )
                 if anomaly_map is None:
                     continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,12 @@ import pytest
 from tests.conftest import make_image
 from tests.videos import moving_square_frames, write_video
 from vlad.config import ClipConfig, PipelineConfig, VideoConfig
+from vlad.runners.batch import local
 from vlad.runners.batch.inputs import BatchInput, expand_inputs
 from vlad.runners.batch.local import (
     BatchOptions,
+    VideoBar,
+    _split_progress,
     explain_group,
     run_local,
 )
@@ -192,3 +196,58 @@ def test_texts_of_many_inputs_in_one_call_and_cached(
     )
     assert again.done == 3
     assert (again.llm_conversations, again.llm_cached) == (0, 3)
+
+
+def test_progress_is_split_per_input_and_done_goes_to_the_input_before():
+    items = [BatchInput(id=f"{n}.mp4", path=f"{n}.mp4") for n in range(3)]
+    seen: list[tuple[str, float, str]] = []
+    stages: list[float] = []
+    progress = _split_progress(
+        items, lambda f, _t: stages.append(f), lambda i, f, t: seen.append((i.id, f, t))
+    )
+    for number in range(3):
+        for own, stage in ((0.0, "Opening the video"), (0.4, "Encoding"), (1.0, "Done")):
+            progress((number + own) / 3, f"{number}.mp4: {stage}")
+    assert len(stages) == 9
+    assert [s for s in seen if s[2] == "Done"] == [(f"{n}.mp4", 1.0, "Done") for n in range(3)]
+    assert [s[0] for s in seen] == [f"{n}.mp4" for n in range(3) for _ in range(3)]
+    assert seen[1] == ("0.mp4", pytest.approx(0.4), "Encoding")
+
+
+def test_a_video_has_its_own_bar_over_its_frames_that_reaches_100_percent(
+    media, config, tmp_path, monkeypatch, capsys
+):
+    bars: list[VideoBar] = []
+    counts: list[tuple[int, int]] = []
+
+    class Recording(VideoBar):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            bars.append(self)
+
+        def update(self, item, fraction, stage) -> None:
+            super().update(item, fraction, stage)
+            if self.bar is not None:
+                counts.append((int(self.bar.n), int(self.bar.total)))
+
+    monkeypatch.setattr(local, "VideoBar", Recording)
+    small_batches = replace(config, video=replace(config.video, batch_size=2))
+    items = expand_inputs([str(media)])
+    store = ResultStore(tmp_path / "out").open()
+    summary = run_local(
+        items,
+        store,
+        config=small_batches,
+        run_settings=RUN,
+        options=BatchOptions(progress=True, workers=1),
+    )
+    assert summary.done == 3
+    [bar] = bars
+    # walk.mp4: 2 s at 4 frames/s scored = 8 frames, encoded 2 at a time
+    assert bar.finished == [("walk.mp4", 8, 8)], "the video's bar reaches 100 %, images get none"
+    assert [n for n, _ in counts] == sorted(n for n, _ in counts), "the bar never goes back"
+    assert {2, 4, 6} <= {n for n, _ in counts}, "it moves while the frames are encoded"
+    assert {total for _, total in counts} == {8}
+    err = capsys.readouterr().err
+    assert "8/8" in err and "frame" in err
+    assert "3/3" in err, "the bar over inputs reaches 100 % too"

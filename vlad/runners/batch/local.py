@@ -15,12 +15,15 @@
 - the language model words the texts of up to ``llm_batch`` inputs in one ``chat()`` call,
   through the answer cache, so a resumed run asks nothing twice;
 - each input's PNGs (``results/<id>/``) and then its record are written atomically as soon
-  as its text is ready; a kill loses at most the inputs in flight.
+  as its text is ready; a kill loses at most the inputs in flight;
+- a bar over the inputs, and under it :class:`VideoBar`: the sampled frames of the video
+  being analysed, to 100 % when it is done.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import sys
 import threading
@@ -47,6 +50,7 @@ __all__ = [
     "BatchOptions",
     "BatchSummary",
     "CountingBackend",
+    "VideoBar",
     "explain_group",
     "explanation_record",
     "failure_record",
@@ -348,6 +352,12 @@ def _run(
         disable=not options.progress,
     )
 
+    video_bar = VideoBar(
+        sample_fps=config.video.sample_fps,
+        frames_fps=config.video.frames_fps,
+        enabled=options.progress,
+    )
+
     def stage(_fraction: float, text: str) -> None:
         bar.set_postfix_str(_postfix(summary, text), refresh=False)
 
@@ -356,7 +366,12 @@ def _run(
         for kwargs, group in group_inputs(items, options):
             pending: list[tuple[BatchInput, Explanation, float]] = []
             for done in explain_group(
-                pipeline, kwargs, group, workers=options.workers, on_stage=stage
+                pipeline,
+                kwargs,
+                group,
+                workers=options.workers,
+                on_stage=stage,
+                on_input=video_bar.update,
             ):
                 pending.append(done)
                 if len(pending) >= most:
@@ -364,6 +379,7 @@ def _run(
                     pending = []
             store_results(pending, writer, store, hashes, summary, bar)
     finally:
+        video_bar.close()
         bar.close()
         if counter is not None:
             summary.llm_conversations = counter.conversations
@@ -440,6 +456,7 @@ def explain_group(
     *,
     workers: int = 2,
     on_stage: Callable[[float, str], None] | None = None,
+    on_input: Callable[[BatchInput, float, str], None] | None = None,
 ) -> Iterator[tuple[BatchInput, Explanation, float]]:
     """Explain inputs sharing options through one pipeline call, running ahead of the caller.
 
@@ -453,7 +470,9 @@ def explain_group(
         kwargs: The ``iter_analyze`` keywords of the group.
         items: The inputs.
         workers: Inputs analysed ahead of the caller.
-        on_stage: Progress callback (fraction, stage text).
+        on_stage: Progress callback (fraction of the group, stage text).
+        on_input: Progress callback of the input being analysed (input, its own
+            fraction, stage text), called on the pipeline's thread.
 
     Yields:
         (input, explanation with the template text, seconds the pipeline spent), in order.
@@ -464,8 +483,8 @@ def explain_group(
     rest = list(items)
     while rest:
         options = dict(kwargs)
-        if on_stage is not None:
-            options["progress"] = on_stage
+        if on_stage is not None or on_input is not None:
+            options["progress"] = _split_progress(rest, on_stage, on_input)
         stream: Iterator[tuple[Explanation, float]] = _timed(
             pipeline.iter_analyze([item.path for item in rest], **options)
         )
@@ -497,6 +516,138 @@ def explain_group(
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
+
+
+def _split_progress(
+    items: Sequence[BatchInput],
+    on_stage: Callable[[float, str], None] | None,
+    on_input: Callable[[BatchInput, float, str], None] | None,
+) -> Callable[[float, str], None]:
+    """A pipeline progress callback that also tells which input it is about, and how far.
+
+    The pipeline reports ``(number + fraction) / total`` over the inputs of its call; an
+    input's last report (its fraction 1) is the same number as the next one's first, so
+    a stage of ``Done`` is given to the input before.
+    """
+    total = max(len(items), 1)
+
+    def progress(fraction: float, text: str) -> None:
+        if on_stage is not None:
+            on_stage(fraction, text)
+        if on_input is None or not items:
+            return
+        position = fraction * total
+        number = min(int(position + 1e-9), total - 1)
+        own = min(max(position - number, 0.0), 1.0)
+        stage = text.rsplit(": ", 1)[-1]
+        if stage == "Done":
+            if own < 1e-6 and number > 0:
+                number -= 1
+            own = 1.0
+        on_input(items[number], own, stage)
+
+    return progress
+
+
+class VideoBar:
+    """The second progress bar: the sampled frames of the video being analysed.
+
+    It counts frames as they are encoded (total: the video's duration times the sampling
+    rate, probed when the video starts), shows the stage after encoding (scoring, peak-
+    frame maps, keyframes) and reaches 100 % when the video is done. Images have none.
+
+    Args:
+        sample_fps: Frames per second scored (None: every frame).
+        frames_fps: The frame rate of frame folders.
+        enabled: Draw it (False: every call does nothing).
+        position: Its line under the bar over inputs.
+    """
+
+    def __init__(
+        self,
+        *,
+        sample_fps: float | None,
+        frames_fps: float | None,
+        enabled: bool = True,
+        position: int = 1,
+    ) -> None:
+        self.sample_fps = sample_fps
+        self.frames_fps = frames_fps
+        self.enabled = enabled
+        self.position = position
+        self.bar: Any = None
+        self.current: str | None = None
+        self.finished: list[tuple[str, int, int]] = []
+        self._lock = threading.Lock()
+
+    def update(self, item: BatchInput, fraction: float, stage: str) -> None:
+        """Show an input's progress (called with the pipeline's per-input fraction).
+
+        Encoding moves the bar over the video's sampled frames (the pipeline reports
+        ``0.05 + 0.7 * time of the last frame encoded / duration`` while encoding);
+        later stages fill it.
+        """
+        if not self.enabled or _kind(item) != "video":
+            return
+        with self._lock:
+            if self.current != item.id:
+                self._finish()
+                self._open(item)
+            bar = self.bar
+            if bar is None:
+                return
+            total = int(bar.total or 0)
+            if stage == "Encoding":  # the time of the last frame encoded: one frame more
+                reached = min(max((fraction - 0.05) / 0.7, 0.0), 1.0)
+                done = min(total, round(reached * total) + 1)
+            elif stage == "Opening the video":
+                done = 0
+            else:
+                done = total
+            if done > bar.n:
+                bar.update(done - bar.n)
+            bar.set_postfix_str(stage.lower(), refresh=True)
+            if stage == "Done":
+                self._finish()
+
+    def _open(self, item: BatchInput) -> None:
+        from tqdm import tqdm
+
+        from vlad.media.video import probe_video
+
+        self.current = item.id
+        try:
+            info = probe_video(item.path, frames_fps=self.frames_fps)
+        except Exception:  # the pipeline says what is wrong with the input; no bar for it
+            self.bar = None
+            return
+        frames = info.frame_count
+        if self.sample_fps is not None and info.duration_s > 0:
+            frames = min(frames, max(1, math.ceil(info.duration_s * self.sample_fps)))
+        self.bar = tqdm(
+            total=max(frames, 1),
+            unit="frame",
+            desc=f"  {Path(item.path).name[-30:]}",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            leave=False,
+            position=self.position,
+        )
+
+    def _finish(self) -> None:
+        if self.bar is not None:
+            self.finished.append((str(self.current), int(self.bar.n), int(self.bar.total)))
+            self.bar.close()
+        self.bar = None
+        self.current = None
+
+    def close(self) -> None:
+        """Remove the bar (the run is over or stopped)."""
+        with self._lock:
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = None
+            self.current = None
 
 
 def _kind(item: BatchInput) -> Literal["video", "image"]:
