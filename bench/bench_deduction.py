@@ -16,6 +16,9 @@ setting), the scene prior once per prior setting, so the whole grid costs one em
 pass and numpy. Wall time per row is the full deduction of that setting
 (``RuleDeducer.deduce``) with the clauses already embedded; the embedding pass is printed
 once per dataset.
+
+Each approach tried (kept or dropped) is measured one by one under this same protocol by
+``bench/bench_deduction_approaches.py``, which reuses this module's grid and embedder.
 """
 
 from __future__ import annotations
