@@ -18,8 +18,7 @@ def test_a_module_blocked_in_sys_modules_is_absent(monkeypatch: pytest.MonkeyPat
     with pytest.raises(MissingDependencyError) as caught:
         require_extra("gradio", extra="demo", feature="vlad demo", library="Gradio")
     assert str(caught.value) == (
-        "vlad demo needs Gradio, which is not installed; install it with "
-        "pip install 'vlad[demo]'."
+        "vlad demo needs Gradio, which is not installed; install it with pip install 'vlad[demo]'."
     )
 
 
