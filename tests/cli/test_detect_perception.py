@@ -165,8 +165,18 @@ def test_config_file_sets_the_perception(scripted, video, clip_dir, rules, tmp_p
             "--perception-fps must be a number of frames per second above 0, got 0.0.",
         ),
         (
-            ["--perception-fps", "-2"],
+            ["--perception", "every", "--vlm", "transformers:x", "--perception-fps", "-2"],
             "--perception-fps must be a number of frames per second above 0, got -2.0.",
+        ),
+        (
+            ["--perception-fps", "2"],
+            "--perception-fps only applies with --perception every|budget; add --perception "
+            "or leave it out.",
+        ),
+        (
+            ["--vlm", "transformers:x", "--perception-fps", "2", "--perception-budget", "0.3"],
+            "--perception-fps and --perception-budget only apply with --perception "
+            "every|budget; add --perception or leave them out.",
         ),
     ],
 )

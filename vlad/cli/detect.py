@@ -242,7 +242,8 @@ def perception_config(args: argparse.Namespace, kind: Any) -> Any:
         The settings (mode ``peak`` without ``--perception``).
 
     Raises:
-        ConfigError: ``--perception`` without ``--vlm`` or ``--rules``, or a bad value.
+        ConfigError: ``--perception`` without ``--vlm`` or ``--rules``, its rate or budget
+            without it, or a bad value.
     """
     from vlad.errors import ConfigError
 
@@ -256,6 +257,19 @@ def perception_config(args: argparse.Namespace, kind: Any) -> Any:
         if getattr(args, "rules", None) is None:
             raise ConfigError(
                 f"--perception {mode} judges frame descriptions against rules; add --rules FILE."
+            )
+    else:
+        defaults = kind()  # a rate or budget set away from its default, without a mode
+        given = [
+            f"--perception-{name}"
+            for name in ("fps", "budget")
+            if getattr(args, f"perception_{name}", None) not in (None, getattr(defaults, name))
+        ]
+        if given:
+            verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")
+            raise ConfigError(
+                f"{' and '.join(given)} only {verb} with --perception every|budget; "
+                f"add --perception or leave {them} out."
             )
     options = {"mode": mode or "peak"}
     for name in ("fps", "budget"):
