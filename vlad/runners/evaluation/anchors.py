@@ -15,22 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlad.data.registry import BENCHMARKS as BENCHMARK_REGISTRY
 from vlad.errors import ConfigError
 
 ANCHORS_VERSION = 1
 """The ``vlad_anchors`` version this module reads."""
 
-BENCHMARKS: tuple[str, ...] = (
-    "mvtec",
-    "visa",
-    "ped2",
-    "avenue",
-    "shanghaitech",
-    "ubnormal",
-    "ucf_crime",
-    "xd_violence",
-)
-"""Benchmarks an anchor may name (the registry names of ``vlad data info``)."""
+BENCHMARKS: tuple[str, ...] = tuple(name for name in BENCHMARK_REGISTRY if name != "anomalyruler")
+"""The benchmarks an anchor may name: those ``vlad data prepare`` reads, less the caption
+sets (their rows name the video benchmark they caption)."""
 
 IMAGE_METRICS: tuple[str, ...] = (
     "image_auroc",
