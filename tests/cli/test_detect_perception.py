@@ -283,3 +283,11 @@ def test_tiny_vlm_end_to_end(
     (again,) = json.loads(capsys.readouterr().out)
     assert again["perception"]["sent_to_model"] == 0
     assert again["perception"]["frame_judgements"] == judged
+
+
+def test_the_bar_shows_the_frames_described(scripted, video, clip_dir, rules, capsys) -> None:
+    args = [a for a in detect(video, clip_dir, rules, "--vlm", "x:y") if a != "--no-progress"]
+    assert main([*args, "--perception", "every", "--perception-fps", "10", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "describing frames" in err and "describing frames 40/40" in err
+    assert scripted["describer"].calls == 5  # type: ignore[attr-defined]

@@ -308,3 +308,60 @@ def test_perception_without_a_captioner_or_rules_is_refused(tiny_encoder, video,
     normal_only = replace(walkway_rules(), rules=walkway_rules().normal())
     with pytest.raises(ConfigError):
         pipe.analyze([video], rules=normal_only, captioner=describer)
+
+
+# -- progress ------------------------------------------------------------------------------
+
+
+def test_describing_frames_moves_the_progress_per_batch(tiny_encoder, video, words) -> None:
+    from vlad.pipeline.video_stage import DESCRIBING_SPAN, describing
+
+    assert describing(0, 40) == (0.77, "Describing frames 0/40")
+    assert describing(16, 40) == (pytest.approx(0.782), "Describing frames 16/40")
+    assert describing(40, 40) == (pytest.approx(0.8), "Describing frames 40/40")
+    assert describing(0, 0) == (pytest.approx(0.8), "Describing frames 0/0")
+    describer = ScriptedDescriber(event_script(15, 25))
+    seen: list[tuple[float, str]] = []
+    [explanation] = pipeline(tiny_encoder, "every").analyze(
+        [video],
+        rules=walkway_rules(),
+        captioner=FrameCaptioner(describer, batch_size=16),
+        progress=lambda fraction, stage: seen.append((fraction, stage)),
+    )
+    assert explanation.ok, explanation.error
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    described = [(f, s) for f, s in seen if s.startswith("Describing frames")]
+    assert described == [
+        (0.77, "Describing frames"),
+        (pytest.approx(0.782), "Describing frames 16/40"),
+        (pytest.approx(0.794), "Describing frames 32/40"),
+        (pytest.approx(DESCRIBING_SPAN[1]), "Describing frames 40/40"),
+    ]
+    assert describer.calls == 3, "one report per chat() batch"
+
+
+def test_cached_captions_count_at_once(tiny_encoder, video, words, tmp_path) -> None:
+    from vlad.reasoning.cache import AnswerCache
+
+    cache = AnswerCache(tmp_path / "answers.sqlite")
+    first = ScriptedDescriber(event_script(15, 25))
+    pipeline(tiny_encoder, "budget").analyze(
+        [video], rules=walkway_rules(), captioner=FrameCaptioner(first, cache=cache)
+    )
+    assert len(first.asked) == 4
+    again = ScriptedDescriber(event_script(15, 25))
+    seen: list[str] = []
+    pipeline(tiny_encoder, "every").analyze(
+        [video],
+        rules=walkway_rules(),
+        captioner=FrameCaptioner(again, cache=cache, batch_size=16),
+        progress=lambda _fraction, stage: seen.append(stage),
+    )
+    assert [s for s in seen if s.startswith("Describing frames ")] == [
+        "Describing frames 4/40",
+        "Describing frames 20/40",
+        "Describing frames 36/40",
+        "Describing frames 40/40",
+    ]
+    assert again.calls == 3 and len(again.asked) == 36

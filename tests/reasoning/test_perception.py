@@ -219,3 +219,28 @@ def test_tiny_vlm_through_the_transformers_backend(
     again = FrameCaptioner(backend, settings=settings, cache=cache)
     assert [c.text for c in again.caption_frames(video, [5, 0])] == [texts[1], texts[0]]
     assert again.captioned == 0
+
+
+def test_progress_after_each_batch_and_cached_frames_at_once(video: Path, tmp_path: Path) -> None:
+    backend = FrameReader()
+    cache = AnswerCache(tmp_path / "answers.sqlite")
+    seen: list[tuple[int, int]] = []
+    captioner = FrameCaptioner(backend, cache=cache, batch_size=2)
+    captioner.caption_frames(video, [3, 7, 3, 9, 11], progress=lambda *p: seen.append(p))
+    assert seen == [(2, 4), (4, 4)] and len(backend.calls) == 2
+    seen.clear()
+    again = FrameCaptioner(backend, cache=cache, batch_size=2)
+    texts = again.caption_frames(video, [3, 7, 12, 13, 14], progress=lambda *p: seen.append(p))
+    assert [c.text for c in texts] == ["frame 3", "frame 7", "frame 12", "frame 13", "frame 14"]
+    assert seen == [(2, 5), (4, 5), (5, 5)] and len(backend.calls) == 4
+    seen.clear()
+    again.caption_frames(video, [7, 3], progress=lambda *p: seen.append(p))
+    assert seen == [(2, 2)] and len(backend.calls) == 4
+    done: list[int] = []
+    images = moving_square_frames(3, 48, 64)
+    assert captioner.caption_images(images, progress=done.append) == [
+        "frame 0",
+        "frame 1",
+        "frame 2",
+    ]
+    assert done == [2, 3]

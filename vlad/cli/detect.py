@@ -410,12 +410,14 @@ def _detect_videos(
         reached = [0.0]
 
         def advance(
-            fraction: float, _stage: str, bar: Any = progress, done: list[float] = reached
+            fraction: float, stage: str, bar: Any = progress, done: list[float] = reached
         ) -> None:
-            step = round(min(fraction * bar.total, bar.total) - done[0], 1)
-            if step > 0:
-                bar.update(step)
-                done[0] += step
+            if getattr(bar, "postfix", None) != stage.lower():  # e.g. "describing frames 3/40"
+                bar.set_postfix_str(stage.lower())
+            target = round(min(fraction, 1.0) * bar.total, 1)
+            if target > done[0]:  # set, not summed: float steps must not pass the total
+                bar.n = done[0] = target
+                bar.update(0)
 
         try:
             [explanation] = pipeline.analyze(
@@ -533,7 +535,7 @@ def _progress(total: float, *, unit: str, enabled: bool, desc: str | None = None
         disable=not enabled,
         file=sys.stderr,
         dynamic_ncols=True,
-        bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} {unit} [{elapsed}<{remaining}]"
+        bar_format="{l_bar}{bar}| {n:.1f}/{total_fmt} {unit} [{elapsed}<{remaining}{postfix}]"
         if unit == "s"
         else None,
     )

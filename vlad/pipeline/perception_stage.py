@@ -25,7 +25,7 @@ AnomalyRuler's perception and deduction, on the video pipeline's single decoding
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -336,6 +336,7 @@ def perceive_video(
     config: PerceptionConfig,
     video: VideoConfig,
     keeper: FrameKeeper | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[VideoResult, PerceivedVideo]:
     """Describe sampled frames, judge them against the rules, and fuse the rule track.
 
@@ -348,6 +349,8 @@ def perceive_video(
         config: Mode, fps and budget.
         video: The video settings (smoothing, thresholds, merging).
         keeper: Frames kept while decoding, so that they are not decoded again.
+        progress: Called with ``(frames described, frames to describe)`` as the captioner
+            goes: once at the start for cached captions, then after each ``chat()`` batch.
 
     Returns:
         The result with the rule track, its intervals (with citations) and the new fused
@@ -374,6 +377,7 @@ def perceive_video(
         [int(indices[p]) for p in described],
         keeper=keeper,
         frames_fps=encoded.frames_fps,
+        progress=progress,
     )
     captions = {p: c.text for p, c in zip(described, captions_list, strict=True)}
     descriptions = [captions[int(held[k])] for k in range(n)]
@@ -505,8 +509,13 @@ class PerceptionStage:
         captioner: FrameCaptioner,
         video: VideoConfig,
         keeper: FrameKeeper | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[VideoResult, PerceivedVideo]:
-        """:func:`perceive_video` with this stage's settings and deducer."""
+        """:func:`perceive_video` with this stage's settings and deducer.
+
+        ``progress`` is called with ``(frames described, frames to describe)`` after each
+        batch of frames the VLM describes (cached captions count at once).
+        """
         return perceive_video(
             result,
             encoded,
@@ -516,6 +525,7 @@ class PerceptionStage:
             config=self.config,
             video=video,
             keeper=keeper,
+            progress=progress,
         )
 
 

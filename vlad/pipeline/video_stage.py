@@ -73,6 +73,26 @@ def request_detector(
     return detector, refs
 
 
+DESCRIBING_SPAN = (0.77, 0.8)
+"""The share of a video's progress the VLM spends describing frames (rule loop)."""
+
+
+def describing(done: int, total: int) -> tuple[float, str]:
+    """The progress fraction and stage text after ``done`` of ``total`` frames described.
+
+    Args:
+        done: Frames described so far (cached captions included).
+        total: Frames the rule loop describes.
+
+    Returns:
+        A fraction in :data:`DESCRIBING_SPAN` (its end when every frame is described) and
+        ``"Describing frames N/M"``.
+    """
+    start, stop = DESCRIBING_SPAN
+    share = min(max(done / total, 0.0), 1.0) if total > 0 else 1.0
+    return start + (stop - start) * share, f"Describing frames {done}/{total}"
+
+
 def analyze_video(
     pipe: Pipeline,
     source: Path,
@@ -120,9 +140,15 @@ def analyze_video(
     result = detector.score(encoded, name=name)
     perceived = None
     if perception is not None and captioner is not None and rule_set is not None:
-        report(0.77, "Describing frames")
+        report(DESCRIBING_SPAN[0], "Describing frames")
         result, perceived = perception.run(
-            result, encoded, rule_set, captioner=captioner, video=config, keeper=keeper
+            result,
+            encoded,
+            rule_set,
+            captioner=captioner,
+            video=config,
+            keeper=keeper,
+            progress=lambda done, total: report(*describing(done, total)),
         )
     report(0.8, "Localizing")
     localized = detector.localize(encoded, result, map_out=map_out)

@@ -23,7 +23,7 @@ import io
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,11 +285,17 @@ class FrameCaptioner:
         messages.append({"role": "user", "content": content})
         return messages
 
-    def caption_images(self, images: Sequence[ImageLike]) -> list[str]:
+    def caption_images(
+        self,
+        images: Sequence[ImageLike],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[str]:
         """Describe images; one caption per image, in order.
 
         Args:
             images: PIL images, (H, W, 3) uint8 arrays or image file paths.
+            progress: Called after each ``chat()`` batch with the images described so far.
 
         Returns:
             The captions, with surrounding whitespace removed.
@@ -302,6 +308,8 @@ class FrameCaptioner:
             ]
             texts = self.backend.chat(chunk, self.settings)
             answers.extend(" ".join(text.split()) for text in texts)
+            if progress is not None:
+                progress(len(answers))
         self.captioned += len(images)
         return answers
 
@@ -327,6 +335,7 @@ class FrameCaptioner:
         *,
         keeper: FrameKeeper | None = None,
         frames_fps: float | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> list[Caption]:
         """Describe frames of a video, from the cache, the kept frames or the file.
 
@@ -339,6 +348,9 @@ class FrameCaptioner:
             frame_indices: Original frame indices to describe.
             keeper: Frames kept while the pipeline decoded the video.
             frames_fps: The frame rate of a frame folder.
+            progress: Called with ``(frames described, distinct frames asked)``: once at
+                the start when some captions come from the cache, then after each
+                ``chat()`` batch.
 
         Returns:
             One caption per index, in order.
@@ -353,6 +365,10 @@ class FrameCaptioner:
                 log.warning("Captioning without the caption cache: %s", exc)
         missing = sorted({i for i, k in zip(indices, keys, strict=True) if k not in found})
         self.cached += len(indices) - len(missing)
+        total = len(set(indices))
+        ready = total - len(missing)
+        if progress is not None and ready:
+            progress(ready, total)
         times: dict[int, float] = dict(keeper.times_s) if keeper is not None else {}
         if missing:
             images: dict[int, np.ndarray] = {}
@@ -371,7 +387,10 @@ class FrameCaptioner:
                         frame = reader.read_frame(index)
                         images[index] = frame.image
                         times[index] = frame.time_s
-            texts = self.caption_images([images[i] for i in missing])
+            texts = self.caption_images(
+                [images[i] for i in missing],
+                progress=None if progress is None else lambda done: progress(ready + done, total),
+            )
             fresh = {self.frame_key(video, i): t for i, t in zip(missing, texts, strict=True)}
             if self.cache is not None:
                 try:

@@ -251,3 +251,14 @@ def test_a_video_has_its_own_bar_over_its_frames_that_reaches_100_percent(
     err = capsys.readouterr().err
     assert "8/8" in err and "frame" in err
     assert "3/3" in err, "the bar over inputs reaches 100 % too"
+
+
+def test_the_video_bar_shows_how_many_frames_the_vlm_described(media, capsys) -> None:
+    [item] = expand_inputs([str(media / "walk.mp4")])
+    bar = VideoBar(sample_fps=4.0, frames_fps=None)
+    bar.update(item, 0.75, "Scoring")
+    bar.update(item, 0.782, "Describing frames 16/40")
+    assert bar.bar is not None and bar.bar.postfix == "describing frames 16/40"
+    bar.update(item, 1.0, "Done")
+    assert bar.finished == [(item.id, 8, 8)]
+    assert "describing frames 16/40" in capsys.readouterr().err
