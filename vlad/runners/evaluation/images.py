@@ -32,7 +32,7 @@ from vlad.runners.evaluation.scoring import (
     read_rows,
     score_inputs,
 )
-from vlad.utils.runinfo import package_versions, utc_now
+from vlad.utils.runinfo import utc_now
 
 if TYPE_CHECKING:
     from vlad.answer.explanation import Explanation
@@ -344,12 +344,6 @@ def image_figures(rows: Sequence[EvalInput], store: ResultStore, *, map_size: in
             mean[metric] = round(float(np.mean(values)), 6)
     return EvalResults(
         task="images",
-        benchmark=None,
-        method="",
-        settings={},
-        versions=package_versions(),
-        started="",
-        finished=utc_now(),
         inputs=len(rows),
         scored=len(rows) - failed,
         failed=failed,

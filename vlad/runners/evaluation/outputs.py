@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vlad.utils.io import atomic_write_bytes, atomic_write_text
+from vlad.utils.runinfo import package_versions, utc_now
 
 __all__ = [
     "RESULTS_VERSION",
@@ -60,16 +61,17 @@ class EvalResults:
 
     Attributes:
         task: ``images`` or ``videos``.
-        benchmark: The manifest's benchmark (its records' ``source``), or None.
-        method: The scorer (``winclip``, ``anomalyclip``, ``definitions``, ``rules``...).
-        settings: The settings that decide the figures.
-        versions: Library versions.
-        started: UTC ISO time the run started.
-        finished: UTC ISO time the figures were computed.
         inputs: Manifest rows evaluated (bad lines included).
         scored: Inputs with a result.
         failed: Inputs without one.
         pooling: One sentence: how the figures are pooled.
+        benchmark: The manifest's benchmark (its records' ``source``), or None; set by
+            the run, like ``method``, ``settings`` and ``started``.
+        method: The scorer (``winclip``, ``anomalyclip``, ``definitions``, ``rules``...).
+        settings: The settings that decide the figures.
+        versions: Library versions (those installed when the figures were computed).
+        started: UTC ISO time the run started.
+        finished: UTC ISO time the figures were computed (when this record is made).
         mean: Metric -> value (fraction) over the whole set.
         per_category: Category -> metric -> value.
         rows: One ``inputs.csv`` row per input.
@@ -78,16 +80,16 @@ class EvalResults:
     """
 
     task: str
-    benchmark: str | None
-    method: str
-    settings: dict[str, Any]
-    versions: dict[str, Any]
-    started: str
-    finished: str
     inputs: int
     scored: int
     failed: int
     pooling: str
+    benchmark: str | None = None
+    method: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=package_versions)
+    started: str = ""
+    finished: str = field(default_factory=utc_now)
     mean: dict[str, float] = field(default_factory=dict)
     per_category: dict[str, dict[str, float]] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)

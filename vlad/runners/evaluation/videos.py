@@ -31,7 +31,7 @@ from vlad.runners.evaluation.scoring import (
     read_rows,
     score_inputs,
 )
-from vlad.utils.runinfo import package_versions, utc_now
+from vlad.utils.runinfo import utc_now
 
 if TYPE_CHECKING:
     from vlad.answer.explanation import Explanation
@@ -310,12 +310,6 @@ def video_figures(rows: Sequence[EvalInput], store: ResultStore) -> EvalResults:
             notes.append(f"{name}: figures left out (its frames are all one class).")
     return EvalResults(
         task="videos",
-        benchmark=None,
-        method="",
-        settings={},
-        versions=package_versions(),
-        started="",
-        finished=utc_now(),
         inputs=len(rows),
         scored=len(rows) - failed,
         failed=failed,
