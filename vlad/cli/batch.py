@@ -66,15 +66,9 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
     batch.add_argument(
         "--scene", default=None, metavar="TEXT", help="what the cameras show (rows may override)"
     )
-    _copy_detect_options(commands, batch)
+    copy_detect_options(commands, batch)
     run = batch.add_argument_group("run")
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        metavar="N",
-        help="inputs decoded and encoded ahead of the one being written (0: in turn)",
-    )
+    add_workers_option(run)
     run.add_argument(
         "--retry-failed", action="store_true", help="analyse again the inputs that failed before"
     )
@@ -118,8 +112,13 @@ def add_batch_parser(commands: Any) -> argparse.ArgumentParser:
     return batch
 
 
-def _copy_detect_options(commands: Any, batch: argparse.ArgumentParser) -> None:
-    """Give ``batch`` the scoring options of ``vlad detect`` (copies, in their groups)."""
+def copy_detect_options(commands: Any, batch: argparse.ArgumentParser) -> None:
+    """Give ``batch`` the scoring options of ``vlad detect`` (copies, in their groups).
+
+    Args:
+        commands: The subparsers action of the ``vlad`` parser (holds ``detect``).
+        batch: The parser that takes them (``vlad batch``, ``vlad eval images|videos``).
+    """
     detect = commands.choices["detect"]
     for group in detect._action_groups:
         actions = [a for a in group._group_actions if a.dest not in _DETECT_ONLY]
@@ -129,6 +128,21 @@ def _copy_detect_options(commands: Any, batch: argparse.ArgumentParser) -> None:
         target = batch if default_group else batch.add_argument_group(group.title)
         for action in actions:
             target._add_action(copy.copy(action))
+
+
+def add_workers_option(group: Any) -> None:
+    """Add ``--workers N``: inputs analysed ahead of the one being written.
+
+    Args:
+        group: The parser or argument group (the "run" group of each command).
+    """
+    group.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="inputs decoded and encoded ahead of the one being written (0: in turn)",
+    )
 
 
 def run_batch(args: argparse.Namespace) -> int:

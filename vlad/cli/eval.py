@@ -420,14 +420,10 @@ def _eval_run_options(parser: Any) -> None:
         choices=("train", "validation", "test", "all"),
         help="the manifest records to evaluate",
     )
+    from vlad.cli.batch import add_workers_option
+
     run = parser.add_argument_group("run")
-    run.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        metavar="N",
-        help="inputs decoded and encoded ahead of the one being written (0: in turn)",
-    )
+    add_workers_option(run)
     run.add_argument(
         "--retry-failed", action="store_true", help="score again the inputs that failed before"
     )
@@ -443,7 +439,7 @@ def add_images_command(actions: Any, commands: Any) -> None:
         actions: The subparsers action of the ``vlad eval`` parser.
         commands: The subparsers action of the ``vlad`` parser (holds ``detect``).
     """
-    from vlad.cli.batch import _copy_detect_options
+    from vlad.cli.batch import copy_detect_options
 
     images = actions.add_parser(
         "images",
@@ -456,7 +452,7 @@ def add_images_command(actions: Any, commands: Any) -> None:
             "--class-name is given."
         ),
     )
-    _copy_detect_options(commands, images)
+    copy_detect_options(commands, images)
     name = images._option_string_actions["--class-name"]
     name.default = None
     name.help = "one class name for every image (default: each image's manifest category)"
@@ -478,7 +474,7 @@ def add_videos_command(actions: Any, commands: Any) -> None:
         actions: The subparsers action of the ``vlad eval`` parser.
         commands: The subparsers action of the ``vlad`` parser (holds ``detect``).
     """
-    from vlad.cli.batch import _copy_detect_options
+    from vlad.cli.batch import copy_detect_options
 
     videos = actions.add_parser(
         "videos",
@@ -492,7 +488,7 @@ def add_videos_command(actions: Any, commands: Any) -> None:
             "at the manifest's fps (--frames-fps when a record has none)."
         ),
     )
-    _copy_detect_options(commands, videos)
+    copy_detect_options(commands, videos)
     videos.add_argument(
         "--scene", default=None, metavar="TEXT", help="what the cameras show, in words"
     )
