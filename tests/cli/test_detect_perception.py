@@ -174,7 +174,7 @@ def test_config_file_sets_the_perception(scripted, video, clip_dir, rules, tmp_p
             "or leave it out.",
         ),
         (
-            ["--vlm", "transformers:x", "--perception-fps", "2", "--perception-budget", "0.3"],
+            ["--vlm", "transformers:x", "--perception-fps", "1", "--perception-budget", "0.1"],
             "--perception-fps and --perception-budget only apply with --perception "
             "every|budget; add --perception or leave them out.",
         ),

@@ -259,11 +259,10 @@ def perception_config(args: argparse.Namespace, kind: Any) -> Any:
                 f"--perception {mode} judges frame descriptions against rules; add --rules FILE."
             )
     else:
-        defaults = kind()  # a rate or budget set away from its default, without a mode
         given = [
             f"--perception-{name}"
             for name in ("fps", "budget")
-            if getattr(args, f"perception_{name}", None) not in (None, getattr(defaults, name))
+            if getattr(args, f"perception_{name}", None) is not None
         ]
         if given:
             verb, them = ("applies", "it") if len(given) == 1 else ("apply", "them")

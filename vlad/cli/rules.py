@@ -168,16 +168,18 @@ def add_rules_commands(commands: Any) -> None:
         group.add_argument(
             "--perception-fps",
             type=float,
-            default=DEFAULT_PERCEPTION_FPS,
+            default=None,
             metavar="F",
-            help="with --perception: frames per second sampled for description",
+            help="with --perception: frames per second sampled for description "
+            f"(default: {DEFAULT_PERCEPTION_FPS:g})",
         )
         group.add_argument(
             "--perception-budget",
             type=float,
-            default=DEFAULT_PERCEPTION_BUDGET,
+            default=None,
             metavar="B",
-            help="with --perception budget: most VLM calls per sampled frame, in (0, 1]",
+            help="with --perception budget: most VLM calls per sampled frame, in (0, 1] "
+            f"(default: {DEFAULT_PERCEPTION_BUDGET:g})",
         )
 
 
