@@ -192,14 +192,7 @@ class AnomalyClipScorer:
         """
         if not images:
             return []
-        scores = self.score_pixels(self.preprocess(images))
-        results = []
-        for index, image in enumerate(images):
-            width, height = image.size  # PIL is (W, H); maps are (H, W)
-            results.append(
-                (float(scores.image[index]), scores.pixel_map_of(index, (height, width)))
-            )
-        return results
+        return self.score_pixels(self.preprocess(images)).per_image(images)
 
 
 def adapter_folder(prompts: LearnedPrompts, encoder: ClipEncoder) -> Path | None:

@@ -42,6 +42,14 @@ class BatchScores:
         pixel_map = wm.upsample(self.patch_map[index : index + 1], size)[0]
         return pixel_map.float().cpu().numpy()
 
+    def per_image(self, images: Sequence[Image.Image]) -> list[tuple[float, np.ndarray]]:
+        """One ``(score, map)`` per image of the batch, each map at its image's own size."""
+        results = []
+        for index, image in enumerate(images):
+            width, height = image.size  # PIL is (W, H); maps are (H, W)
+            results.append((float(self.image[index]), self.pixel_map_of(index, (height, width))))
+        return results
+
 
 def zero_shot_scores(
     features: ImageFeatures,
@@ -199,11 +207,4 @@ class WinClipScorer:
         """
         if not images:
             return []
-        scores = self.score_pixels(self.encoder.preprocess(images))
-        results = []
-        for index, image in enumerate(images):
-            width, height = image.size  # PIL is (W, H); maps are (H, W)
-            results.append(
-                (float(scores.image[index]), scores.pixel_map_of(index, (height, width)))
-            )
-        return results
+        return self.score_pixels(self.encoder.preprocess(images)).per_image(images)
